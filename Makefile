@@ -32,8 +32,11 @@ LIB_SRCS := $(filter-out $(MAINS),$(sort $(wildcard app/*.c)))
 LIB_OBJS := $(LIB_SRCS:app/%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# Test tools: small programs linked with the library that tests drive (not part of the product).
+TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run up down test unit integration asan valgrind fuzz bench format clean
+.PHONY: all tools deps run up down test unit integration asan valgrind fuzz bench format clean
 
 all: $(BUILD)/keymgmtd $(BUILD)/keymgmtctl
 
@@ -52,7 +55,12 @@ $(BUILD)/keymgmtctl: $(BUILD)/obj/ctl.o $(BUILD)/libkeymgmt.a
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libkeymgmt.a | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libkeymgmt.a $(LDFLAGS) $(LDLIBS) -lcmocka
 
-$(BUILD)/obj $(BUILD)/tests:
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libkeymgmt.a | $(BUILD)/tools
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libkeymgmt.a $(LDFLAGS) $(LDLIBS)
+
+tools: $(TOOL_BINS)
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/tools:
 	mkdir -p $@
 
 deps:
@@ -67,10 +75,12 @@ up: deps all
 down:
 	deploy/stack.sh down
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(TOOL_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; KEYMGMT_TESTDATA=$(CURDIR)/../shared/testdata $$t; done
+	KEYMGMT_BUILD=$(CURDIR)/$(BUILD) KEYMGMT_TESTDATA=$(CURDIR)/../shared/testdata \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/unit
 
-integration: all
+integration: all tools
 	KEYMGMT_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 test: deps
