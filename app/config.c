@@ -68,6 +68,7 @@ static const struct config_def defs[] = {
     {"aws_backoff_unit", CFG_INT, F(aws_backoff_unit), "1000", 0, 60000, true, NULL},
     {"alias_prefix", CFG_STRING, F(alias_prefix), "keymgmt/", 0, 128, true, check_alias_prefix},
     {"deletion_window_days", CFG_INT, F(deletion_window_days), "30", 7, 30, true, NULL},
+    {"migrations_dir", CFG_STRING, F(migrations_dir), KEYMGMT_SQL_DIR, 1, 4096, true, NULL},
 };
 #undef F
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))

@@ -40,6 +40,7 @@ struct config {
     long aws_backoff_unit;     /* milliseconds that one "second" of SDK backoff lasts */
     char *alias_prefix;
     long deletion_window_days;
+    char *migrations_dir;      /* keymgmtctl migrate */
 };
 
 /* The table, for documentation and tests. */
