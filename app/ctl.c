@@ -6,6 +6,9 @@
  *   keymgmtctl [-c CONFIG] token create [--policy P] [--ttl SECONDS] [--display-name N]
  *   keymgmtctl [-c CONFIG] token revoke ACCESSOR
  *   keymgmtctl seal generate                    print a new random seal key
+ *   keymgmtctl [-c CONFIG] seal rotate [--batch N]   re-encrypt secrets under the current key
+ *   keymgmtctl [-c CONFIG] seal status          count secrets per seal key
+ *   keymgmtctl [-c CONFIG] seal verify          open every secret with the configured keys
  *
  * It reads the same configuration as keymgmtd and talks to PostgreSQL
  * directly. Commands are rows of a table; each returns an exit code.
@@ -17,6 +20,7 @@
 #include "keymgmt/db.h"
 #include "keymgmt/log.h"
 #include "keymgmt/migrate.h"
+#include "keymgmt/reseal.h"
 #include "keymgmt/rng.h"
 #include "keymgmt/seal.h"
 
@@ -184,6 +188,62 @@ static int cmd_seal_generate(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+static void print_seal_stats(const struct ctl *c, const struct reseal_stats *st)
+{
+    char id[2 * SEAL_ID_BYTES + 1];
+    seal_current_id_hex(&c->ring, id);
+    printf("current seal key %s: %ld secrets; under other keys: %ld; resealed now: %ld\n", id,
+           st->current, st->other, st->resealed);
+}
+
+static int cmd_seal_rotate(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"batch", required_argument, NULL, 'b'},
+                                         {NULL, 0, NULL, 0}};
+    struct reseal_stats st;
+    long batch = 100;
+    int opt;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt != 'b' || (batch = atol(optarg)) < 1 || batch > 100000) {
+            fprintf(stderr, "usage: keymgmtctl seal rotate [--batch 1..100000]\n");
+            return 2;
+        }
+    }
+    if (need_db(c) != 0 || need_seal(c) != 0)
+        return 1;
+    if (reseal_run(&c->ctx, batch, &st) != KM_OK) {
+        fprintf(stderr, "keymgmtctl: seal rotation stopped (see the log); run it again to resume\n");
+        return 1;
+    }
+    print_seal_stats(c, &st);
+    return 0;
+}
+
+static int cmd_seal_status(struct ctl *c, int argc, char **argv)
+{
+    struct reseal_stats st = {0};
+    (void)argc;
+    (void)argv;
+    if (need_db(c) != 0 || need_seal(c) != 0 || reseal_status(&c->ctx, &st) != KM_OK)
+        return 1;
+    print_seal_stats(c, &st);
+    return 0;
+}
+
+static int cmd_seal_verify(struct ctl *c, int argc, char **argv)
+{
+    struct reseal_stats st;
+    (void)argc;
+    (void)argv;
+    if (need_db(c) != 0 || need_seal(c) != 0 || reseal_verify(&c->ctx, &st) != KM_OK)
+        return 1;
+    printf("%ld secrets open (%ld under the current key), %ld do not\n", st.current + st.other,
+           st.current, st.failed);
+    return st.failed == 0 ? 0 : 1;
+}
+
 static const struct {
     const char *name, *sub;
     ctl_fn fn;
@@ -195,6 +255,9 @@ static const struct {
      "token create [--policy P] [--ttl SECONDS] [--display-name N]"},
     {"token", "revoke", cmd_token_revoke, "token revoke ACCESSOR"},
     {"seal", "generate", cmd_seal_generate, "seal generate             print a new seal key"},
+    {"seal", "rotate", cmd_seal_rotate, "seal rotate [--batch N]   re-encrypt secrets under the current key"},
+    {"seal", "status", cmd_seal_status, "seal status               count secrets per seal key"},
+    {"seal", "verify", cmd_seal_verify, "seal verify               open every secret with the configured keys"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -5,6 +5,7 @@
 #include "keymgmt/config.h"
 #include "keymgmt/context.h"
 #include "keymgmt/db.h"
+#include "keymgmt/key.h"
 #include "keymgmt/params.h"
 #include "keymgmt/provider.h"
 #include "keymgmt/sys.h"
@@ -22,6 +23,12 @@ static const struct route routes[] = {
     {OP_WRITE, ROUTE_MOUNT, "kms/:name", provider_write, CAP_UPDATE, 0},
     {OP_READ, ROUTE_MOUNT, "kms/:name", provider_read, CAP_READ, 0},
     {OP_DELETE, ROUTE_MOUNT, "kms/:name", provider_delete, CAP_DELETE, 0},
+    {OP_LIST, ROUTE_MOUNT, "key", key_list, CAP_LIST, 0},
+    {OP_WRITE, ROUTE_MOUNT, "key/:name", key_write, CAP_UPDATE, 0},
+    {OP_READ, ROUTE_MOUNT, "key/:name", key_read, CAP_READ, 0},
+    {OP_DELETE, ROUTE_MOUNT, "key/:name", key_delete, CAP_DELETE, 0},
+    {OP_WRITE, ROUTE_MOUNT, "key/:name/rotate", key_rotate, CAP_UPDATE, 0},
+    {OP_LIST, ROUTE_MOUNT, "key/:name/kms", key_list_providers, CAP_LIST, 0},
 };
 
 const struct route *router_table(size_t *n)
