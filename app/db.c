@@ -7,7 +7,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 struct db {
     PGconn *conn;
@@ -17,7 +19,14 @@ struct db {
     char *app;
     unsigned gen;  /* bumped on every successful connect */
     bool down;     /* last connect failed (log once per outage) */
+    int locks;     /* advisory locks held */
 };
+
+static struct db_stmt q_try_lock =
+    DB_STMT("db_try_lock", "SELECT pg_try_advisory_lock(hashtextextended($1, 0))");
+static struct db_stmt q_unlock =
+    DB_STMT("db_unlock", "SELECT pg_advisory_unlock(hashtextextended($1, 0))");
+static struct db_stmt q_unlock_all = DB_STMT("db_unlock_all", "SELECT pg_advisory_unlock_all()");
 
 void db_arg_text(struct db_args *a, const char *s)
 {
@@ -93,6 +102,7 @@ static enum km_status db_connect(struct db *db)
     if (db->down)
         log_emit(LOG_INFO, "storage reconnected", NULL);
     db->down = false;
+    db->locks = 0; /* a new session holds none */
     db->gen++;
     return KM_OK;
 }
@@ -210,6 +220,50 @@ bool db_in_transaction(const struct db *db)
         return false;
     PGTransactionStatusType t = PQtransactionStatus(db->conn);
     return t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+}
+
+enum km_status db_lock(struct db *db, const char *name, long timeout_ms)
+{
+    const struct timespec pause = {0, 50 * 1000000L};
+    int64_t waited = 0;
+    struct db_args a = {0};
+    db_arg_text(&a, name);
+    for (;;) {
+        PGresult *res = NULL;
+        enum km_status rc = db_exec(db, &q_try_lock, &a, &res);
+        bool got = rc == KM_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PQclear(res);
+        if (rc != KM_OK)
+            return rc;
+        if (got) {
+            db->locks++;
+            return KM_OK;
+        }
+        if (waited >= timeout_ms)
+            return KM_ERATE;
+        nanosleep(&pause, NULL);
+        waited += 50;
+    }
+}
+
+void db_unlock(struct db *db, const char *name)
+{
+    struct db_args a = {0};
+    PGresult *res = NULL;
+    db_arg_text(&a, name);
+    if (db_exec(db, &q_unlock, &a, &res) == KM_OK && db->locks > 0)
+        db->locks--;
+    PQclear(res);
+}
+
+void db_unlock_all(struct db *db)
+{
+    PGresult *res = NULL;
+    if (db->locks == 0)
+        return;
+    db_exec(db, &q_unlock_all, NULL, &res);
+    PQclear(res);
+    db->locks = 0;
 }
 
 unsigned char *db_get_bytes(const PGresult *res, int row, int col, size_t *len)

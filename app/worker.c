@@ -128,7 +128,8 @@ static void serve(FCGX_Request *fr, struct km_ctx *ctx)
     router_dispatch(&req, &resp);
 
 render:
-    db_rollback(ctx->db); /* a handler never leaves a transaction open */
+    db_rollback(ctx->db); /* a handler never leaves a transaction open ... */
+    db_unlock_all(ctx->db); /* ... nor a lock held */
     body = response_render(&resp, req.id, "keymgmt", &code);
     write_response(fr, code, body, method != NULL && strcmp(method, "HEAD") == 0);
     log_emit(LOG_INFO, "request",

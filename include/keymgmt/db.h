@@ -72,6 +72,18 @@ enum km_status db_commit(struct db *db);
 void db_rollback(struct db *db);
 bool db_in_transaction(const struct db *db);
 
+/*
+ * Session advisory locks, named by a string: held on the connection outside any
+ * transaction, so work spanning network calls can be serialised without an open
+ * transaction; released by db_unlock(), or by PostgreSQL when the connection ends
+ * (a killed worker never leaves one behind). db_lock waits up to timeout_ms:
+ * KM_OK when taken, KM_ERATE when another session kept it that long.
+ */
+enum km_status db_lock(struct db *db, const char *name, long timeout_ms);
+void db_unlock(struct db *db, const char *name);
+/* Release every advisory lock this connection holds (end of request). */
+void db_unlock_all(struct db *db);
+
 /* Copy a bytea column out of a text-format result (malloc'd, free() it). */
 unsigned char *db_get_bytes(const PGresult *res, int row, int col, size_t *len);
 

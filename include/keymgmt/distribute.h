@@ -1,0 +1,42 @@
+/*
+ * distribute.h — keys distributed into AWS KMS providers:
+ * /v1/<mount>/kms/:name/key[/:key_name], and propagation of key changes.
+ *
+ * Each version of a distributed key becomes one AWS KMS key (CreateKey with
+ * Origin EXTERNAL, then GetParametersForImport, the RSAES_OAEP_SHA_256 wrap and
+ * ImportKeyMaterial), tagged with the keymgmt key, version and distribution.
+ * An alias alias/<prefix><key>-<unix time> points at the newest version's key;
+ * versions below min_enabled_version are disabled in AWS.
+ *
+ * Every AWS step is recorded in PostgreSQL (table aws_keys) before the next
+ * begins, and work on one (provider, key) pair is serialised by a session
+ * advisory lock (no transaction stays open across network calls), so a crash,
+ * timeout or AWS error anywhere leaves a state that the same request, retried,
+ * completes — without a duplicate AWS key for a version or an AWS key keymgmt
+ * does not know about. A CreateKey whose answer was lost is found again by
+ * its nonce tag.
+ */
+#ifndef KEYMGMT_DISTRIBUTE_H
+#define KEYMGMT_DISTRIBUTE_H
+
+#include "keymgmt/request.h"
+#include "keymgmt/response.h"
+
+enum km_status distribute_write(struct request *req, struct response *resp);
+enum km_status distribute_read(struct request *req, struct response *resp);
+enum km_status distribute_list(struct request *req, struct response *resp);
+enum km_status distribute_delete(struct request *req, struct response *resp);
+
+/* Bring every provider holding `key_name` in line with the key (after a rotation
+ * or a min_enabled_version change). KM_EPROVIDER with a message naming the
+ * provider when one fails; the others are still brought in line. */
+enum km_status distribute_sync_key(struct request *req, struct response *resp,
+                                   const char *key_name);
+
+/* Names of the tags keymgmt puts on AWS keys. */
+#define DISTRIBUTE_TAG_KEY "keymgmt:key"
+#define DISTRIBUTE_TAG_VERSION "keymgmt:version"
+#define DISTRIBUTE_TAG_DISTRIBUTION "keymgmt:distribution"
+#define DISTRIBUTE_TAG_NONCE "keymgmt:nonce"
+
+#endif
