@@ -303,6 +303,12 @@ static char *read_file(const char *path, char *err, size_t errlen)
         }
         size_t n = fread(buf + len, 1, cap - len - 1, f);
         len += n;
+        if (n == 0 && ferror(f)) {
+            snprintf(err, errlen, "config: cannot read %s: %s", path, strerror(errno));
+            free(buf);
+            buf = NULL;
+            break;
+        }
         if (n == 0) {
             buf[len] = '\0';
             break;

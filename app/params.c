@@ -44,7 +44,8 @@ static int parse_int(json_t *v, struct param_value *out)
     }
     if (json_is_real(v)) {
         double d = json_real_value(v);
-        if (d != floor(d) || d < (double)LLONG_MIN || d > (double)LLONG_MAX)
+        /* 2^63 is exact as a double; LLONG_MAX is not (it rounds up to 2^63) */
+        if (d != floor(d) || d < -0x1p63 || d >= 0x1p63)
             return -1;
         out->i = (long long)d;
         return 0;
@@ -192,7 +193,8 @@ int params_parse(const struct param_spec *specs, size_t n, json_t *body, struct 
     json_t *v;
     int rc = -1;
 
-    memset(out, 0, n * sizeof(*out));
+    if (n > 0)
+        memset(out, 0, n * sizeof(*out));
     if (unknown != NULL)
         *unknown = NULL;
     for (size_t i = 0; i < n && body != NULL; i++) {

@@ -124,6 +124,9 @@ enum km_status request_parse_target(struct request *req, const char *method, con
         snprintf(err, errlen, "unsupported path");
         return KM_ENOTFOUND;
     }
+    /* "kms/" lists like "kms" (Vault clients send both). */
+    if (req->op == OP_LIST && plen > sizeof(prefix) && req->path[plen - 1] == '/')
+        req->path = pool_strndup(req->pool, req->path, --plen);
     const char *s = req->path + sizeof(prefix) - 1;
     req->nseg = 0;
     for (;;) {
@@ -143,9 +146,6 @@ enum km_status request_parse_target(struct request *req, const char *method, con
             break;
         s = slash + 1;
     }
-    /* "kms/" lists like "kms" (Vault clients send both). */
-    if (req->op == OP_LIST && req->nseg > 1 && req->segs[req->nseg - 1][0] == '\0')
-        req->nseg--;
     return KM_OK;
 }
 
@@ -168,8 +168,11 @@ enum km_status request_parse_body(struct request *req, char *err, size_t errlen)
     json_error_t jerr;
     json_t *v = NULL;
 
-    if (req->body_raw == NULL || req->body_len == 0)
-        return KM_OK;
+    size_t i = 0;
+    while (i < req->body_len && strchr(" \t\r\n", req->body_raw[i]) != NULL && req->body_raw[i])
+        i++;
+    if (req->body_raw == NULL || i == req->body_len)
+        return KM_OK; /* empty or only whitespace: no parameters, as Vault */
     v = json_loadb(req->body_raw, req->body_len, JSON_DECODE_ANY, &jerr);
     if (v == NULL) {
         snprintf(err, errlen, "failed to parse JSON input: %s", jerr.text);

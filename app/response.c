@@ -89,6 +89,8 @@ char *response_render(struct response *r, const char *request_id, const char *mo
     json_t *body = NULL;
 
     if (r->status != KM_OK) {
+        if ((size_t)r->status >= sizeof(statuses) / sizeof(statuses[0]))
+            r->status = KM_EINTERNAL;
         *code = response_http_code(r->status);
         if (r->errors == NULL) {
             const char *m = statuses[r->status].message;

@@ -110,6 +110,9 @@ int seal_keyring_load(struct seal_keyring *ring, const struct config *cfg, char 
     for (char *path = strtok_r(list, ",", &save); path != NULL; path = strtok_r(NULL, ",", &save)) {
         while (isspace((unsigned char)*path))
             path++;
+        size_t plen = strlen(path);
+        while (plen > 0 && isspace((unsigned char)path[plen - 1]))
+            path[--plen] = '\0';
         if (*path == '\0')
             continue;
         if (load_key_file(&k, path, err, errlen) != 0)
