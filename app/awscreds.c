@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -150,8 +151,8 @@ static int ini_line(struct ini_state *st, const char *s, const char *e, awscreds
         return 1;
     if (*ls == '[') {
         const char *close = te - 1;
-        if (*close != ']' || close == ls + 1 || !copy_span(st->section, sizeof(st->section),
-                                                           ls + 1, close))
+        if (*close != ']' || close == ls + 1 ||
+            !copy_span(st->section, sizeof(st->section), ls + 1, close))
             return -1;
         st->in_section = true;
         st->have_opt = false;
@@ -181,8 +182,7 @@ static int ini_line(struct ini_state *st, const char *s, const char *e, awscreds
     return fn(ctx, st->section, st->key, st->value) != 0 ? 1 : 0;
 }
 
-int awscreds_ini_parse(const char *text, size_t len, awscreds_ini_fn fn, void *ctx,
-                       int *bad_line)
+int awscreds_ini_parse(const char *text, size_t len, awscreds_ini_fn fn, void *ctx, int *bad_line)
 {
     int rc = -1;
     struct ini_state *st = xcalloc(1, sizeof(*st));
@@ -227,19 +227,31 @@ static void set_secret(char **slot, const char *value)
     *slot = dup_or_null(value);
 }
 
+/* The keys of a shared credentials profile and where they go. */
+static const struct {
+    const char *key;
+    size_t offset;
+    bool legacy; /* used only when the current name is absent */
+} profile_keys[] = {
+    {"aws_access_key_id", offsetof(struct awscreds, access_key), false},
+    {"aws_secret_access_key", offsetof(struct awscreds, secret_key), false},
+    {"aws_session_token", offsetof(struct awscreds, session_token), false},
+    {"aws_security_token", offsetof(struct awscreds, session_token), true},
+};
+
 static int on_profile_option(void *ctx, const char *section, const char *key, const char *value)
 {
     struct profile_ctx *pc = ctx;
     if (strcmp(section, pc->profile) != 0)
         return 0;
     pc->seen = true;
-    if (strcmp(key, "aws_access_key_id") == 0)
-        set_secret(&pc->out->access_key, value);
-    else if (strcmp(key, "aws_secret_access_key") == 0)
-        set_secret(&pc->out->secret_key, value);
-    else if (strcmp(key, "aws_session_token") == 0 ||
-             (strcmp(key, "aws_security_token") == 0 && pc->out->session_token == NULL))
-        set_secret(&pc->out->session_token, value);
+    for (size_t i = 0; i < sizeof(profile_keys) / sizeof(profile_keys[0]); i++) {
+        char **slot = (char **)((char *)pc->out + profile_keys[i].offset);
+        if (strcmp(key, profile_keys[i].key) != 0 || (profile_keys[i].legacy && *slot != NULL))
+            continue;
+        set_secret(slot, value);
+        break;
+    }
     return 0;
 }
 
@@ -314,8 +326,8 @@ int awscreds_parse_time(const char *s, int64_t *ms)
     tm.tm_hour = num(s + 11, 2);
     tm.tm_min = num(s + 14, 2);
     tm.tm_sec = num(s + 17, 2);
-    if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+    if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60)
         return -1;
     const char *p = s + 19;
     if (*p == '.') {
@@ -443,14 +455,16 @@ enum km_status awscreds_container_url(char *const *envp, char *url, size_t urlle
     if (full != NULL) {
         if (!full_uri_allowed(full) || strpbrk(full, " \t\r\n") != NULL ||
             snprintf(url, urllen, "%s", full) >= (int)urllen) {
-            snprintf(why, whylen, "AWS_CONTAINER_CREDENTIALS_FULL_URI must be an https URL or an "
-                                  "http URL of a loopback, ECS or EKS host");
+            snprintf(why, whylen,
+                     "AWS_CONTAINER_CREDENTIALS_FULL_URI must be an https URL or an "
+                     "http URL of a loopback, ECS or EKS host");
             return KM_EINVAL;
         }
         return KM_OK;
     }
-    snprintf(why, whylen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and "
-                          "AWS_CONTAINER_CREDENTIALS_FULL_URI not set");
+    snprintf(why, whylen,
+             "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and "
+             "AWS_CONTAINER_CREDENTIALS_FULL_URI not set");
     return KM_ENOTFOUND;
 }
 
@@ -541,8 +555,8 @@ static enum step from_explicit(struct chain *c)
         return STEP_SKIP;
     }
     if (!ak || !sk) {
-        snprintf(c->why, sizeof(c->why), "%s is set but %s is not", ak ? "access_key" : "secret_key",
-                 ak ? "secret_key" : "access_key");
+        snprintf(c->why, sizeof(c->why), "%s is set but %s is not",
+                 ak ? "access_key" : "secret_key", ak ? "secret_key" : "access_key");
         c->fail_status = KM_EINVAL;
         return STEP_FAIL;
     }
@@ -590,9 +604,10 @@ static enum step from_shared_file(struct chain *c)
         snprintf(c->why, sizeof(c->why), "HOME and AWS_SHARED_CREDENTIALS_FILE not set");
         return STEP_SKIP;
     }
-    int n = file == NULL                                  ? snprintf(path, sizeof(path), "%s/.aws/credentials", home)
-            : (strncmp(file, "~/", 2) == 0 && home != NULL) ? snprintf(path, sizeof(path), "%s%s", home, file + 1)
-                                                          : snprintf(path, sizeof(path), "%s", file);
+    int n = file == NULL ? snprintf(path, sizeof(path), "%s/.aws/credentials", home)
+            : (strncmp(file, "~/", 2) == 0 && home != NULL)
+                ? snprintf(path, sizeof(path), "%s%s", home, file + 1)
+                : snprintf(path, sizeof(path), "%s", file);
     if (n < 0 || (size_t)n >= sizeof(path)) {
         snprintf(c->why, sizeof(c->why), "path too long");
         c->fail_status = KM_EINVAL;
@@ -660,8 +675,15 @@ static enum km_status metadata_call(struct awscreds_resolver *r, const char *met
                                     char *why, size_t whylen)
 {
     enum km_status rc = KM_EPROVIDER;
-    struct httpc_request req = {method, url, headers, nheaders, NULL, 0,
-                                AWSCREDS_METADATA_CONNECT_MS, AWSCREDS_METADATA_TIMEOUT_MS, true};
+    struct httpc_request req = {method,
+                                url,
+                                headers,
+                                nheaders,
+                                NULL,
+                                0,
+                                AWSCREDS_METADATA_CONNECT_MS,
+                                AWSCREDS_METADATA_TIMEOUT_MS,
+                                true};
     for (int i = 0; i < attempts; i++) {
         httpc_response_free(resp);
         rc = httpc_perform(r->http, &req, resp);
@@ -673,8 +695,7 @@ static enum km_status metadata_call(struct awscreds_resolver *r, const char *met
             if (resp->status < 500)
                 break;
         } else if (rc == KM_EPROVIDER) {
-            snprintf(why, whylen, "%s: %.200s", httpc_transport_name(resp->transport),
-                     resp->error);
+            snprintf(why, whylen, "%s: %.200s", httpc_transport_name(resp->transport), resp->error);
             if (!httpc_is_retryable_transport(resp->transport))
                 break;
         } else {
@@ -701,12 +722,14 @@ static enum km_status container_token(struct chain *c, char **token)
     if (file != NULL) {
         int err = read_file(file, MAX_TOKEN_FILE, token, &len);
         if (err != 0) {
-            snprintf(c->why, sizeof(c->why), "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE "
-                     "%.300s: %s", file, err == EFBIG ? "file too large" : strerror(err));
+            snprintf(c->why, sizeof(c->why),
+                     "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE "
+                     "%.300s: %s",
+                     file, err == EFBIG ? "file too large" : strerror(err));
             return KM_EINVAL;
         }
-        while (len > 0 && ((*token)[len - 1] == '\n' || (*token)[len - 1] == '\r' ||
-                           (*token)[len - 1] == ' '))
+        while (len > 0 &&
+               ((*token)[len - 1] == '\n' || (*token)[len - 1] == '\r' || (*token)[len - 1] == ' '))
             (*token)[--len] = '\0';
     } else if (var != NULL) {
         *token = xstrdup(var);
@@ -727,7 +750,8 @@ static bool use_cache(struct chain *c, int slot, const char *key, bool stale_ok)
     int64_t now = now_ms(c->r);
     if (e == NULL)
         return false;
-    int64_t limit = stale_ok ? e->creds.expiration_ms : e->creds.expiration_ms - c->r->refresh_margin_ms;
+    int64_t limit =
+        stale_ok ? e->creds.expiration_ms : e->creds.expiration_ms - c->r->refresh_margin_ms;
     if (now >= limit)
         return false;
     copy_creds(c->out, &e->creds);
@@ -821,8 +845,8 @@ static enum km_status imds_fetch(struct chain *c, const char *base, char *why, s
         rc = KM_EPROVIDER;
         goto out;
     }
-    if (snprintf(url, sizeof(url), "%s/latest/meta-data/iam/security-credentials/%s", base,
-                 role) >= (int)sizeof(url)) {
+    if (snprintf(url, sizeof(url), "%s/latest/meta-data/iam/security-credentials/%s", base, role) >=
+        (int)sizeof(url)) {
         snprintf(why, whylen, "instance metadata endpoint too long");
         rc = KM_EPROVIDER;
         goto out;
@@ -867,8 +891,10 @@ static const struct {
     enum awscreds_source source;
     enum step (*resolve)(struct chain *c);
 } chain_steps[] = {
-    {AWSCREDS_EXPLICIT, from_explicit},       {AWSCREDS_ENV, from_env},
-    {AWSCREDS_SHARED_FILE, from_shared_file}, {AWSCREDS_CONTAINER, from_container},
+    {AWSCREDS_EXPLICIT, from_explicit},
+    {AWSCREDS_ENV, from_env},
+    {AWSCREDS_SHARED_FILE, from_shared_file},
+    {AWSCREDS_CONTAINER, from_container},
     {AWSCREDS_IMDS, from_imds},
 };
 
@@ -891,8 +917,7 @@ void awscreds_resolver_clear(struct awscreds_resolver *r)
 }
 
 enum km_status awscreds_resolve(struct awscreds_resolver *r, const struct awscreds_explicit *ex,
-                                char *const *envp, struct awscreds *out, char *err,
-                                size_t errlen)
+                                char *const *envp, struct awscreds *out, char *err, size_t errlen)
 {
     enum km_status rc = KM_EINVAL;
     struct chain c;

@@ -34,9 +34,9 @@ struct exchange {
     struct awskms_client *client;
     const char *region;
     const char *url;
-    const char *host;   /* Host header value */
-    const char *path;   /* request path */
-    char target[96];    /* X-Amz-Target */
+    const char *host; /* Host header value */
+    const char *path; /* request path */
+    char target[96];  /* X-Amz-Target */
     const char *body;
     size_t body_len;
     const struct awscreds *creds;
@@ -47,9 +47,8 @@ struct exchange {
 
 /* ---- client ----------------------------------------------------------- */
 
-enum km_status awskms_client_new(const struct config *cfg, char *const *envp,
-                                 const struct rng *rng, const struct clock *clock,
-                                 struct awskms_client **out)
+enum km_status awskms_client_new(const struct config *cfg, char *const *envp, const struct rng *rng,
+                                 const struct clock *clock, struct awskms_client **out)
 {
     struct httpc_options opts;
     struct awskms_client *c = xcalloc(1, sizeof(*c));
@@ -141,8 +140,9 @@ static enum km_status check_override(const char *override, bool allow_http, char
         goto out;
     }
     if (strcasecmp(scheme, "http") == 0 && !allow_http) {
-        snprintf(err, errlen, "invalid endpoint: http:// endpoints are not allowed "
-                              "(allow_http_endpoints is off)");
+        snprintf(err, errlen,
+                 "invalid endpoint: http:// endpoints are not allowed "
+                 "(allow_http_endpoints is off)");
         goto out;
     }
     if (strcasecmp(scheme, "https") != 0 && strcasecmp(scheme, "http") != 0) {
@@ -278,8 +278,8 @@ static enum km_status prepare_attempt(void *ctx, int attempt, struct httpc_reque
     struct sigv4_request sr = {"POST", ex->path, NULL, 0, sh, 3, ex->body, ex->body_len};
     struct sigv4_credentials sc = {ex->creds->access_key, ex->creds->secret_key,
                                    ex->creds->session_token};
-    struct sigv4_params sp = {ex->region, AWSKMS_SERVICE,
-                              clock_now_ms(ex->client->clock) / 1000, false, SIGV4_TOKEN_SIGNED};
+    struct sigv4_params sp = {ex->region, AWSKMS_SERVICE, clock_now_ms(ex->client->clock) / 1000,
+                              false, SIGV4_TOKEN_SIGNED};
     enum km_status rc = sigv4_sign(&sr, &sc, &sp, &ex->sig);
     if (rc != KM_OK) {
         ex->sign_error = ex->sig.error;
@@ -310,9 +310,8 @@ static const char *error_code_of(void *ctx, const struct httpc_response *resp, c
 {
     char msg[8];
     (void)ctx;
-    awskms_parse_error(resp->body, resp->body_len,
-                       httpc_response_header(resp, "x-amzn-ErrorType"), buf, len, msg,
-                       sizeof(msg));
+    awskms_parse_error(resp->body, resp->body_len, httpc_response_header(resp, "x-amzn-ErrorType"),
+                       buf, len, msg, sizeof(msg));
     return buf;
 }
 
@@ -329,8 +328,8 @@ static enum km_status split_url(const char *url, char *host, size_t hostlen, cha
         curl_url_get(u, CURLUPART_PATH, &p, 0) != CURLUE_OK)
         goto out;
     curl_url_get(u, CURLUPART_PORT, &port, 0); /* only when the URL names one */
-    int n = port != NULL ? snprintf(host, hostlen, "%s:%s", h, port)
-                         : snprintf(host, hostlen, "%s", h);
+    int n =
+        port != NULL ? snprintf(host, hostlen, "%s:%s", h, port) : snprintf(host, hostlen, "%s", h);
     int m = snprintf(path, pathlen, "%s", p[0] != '\0' ? p : "/");
     if (n < 0 || (size_t)n >= hostlen || m < 0 || (size_t)m >= pathlen)
         goto out;
@@ -348,17 +347,16 @@ static void log_call(const struct awskms_call *call, const char *op, enum km_sta
 {
     log_emit(rc == KM_OK ? LOG_DEBUG : LOG_WARN, "aws kms call",
              json_pack("{s:s, s:s, s:b, s:I, s:s, s:i, s:s, s:I}", "op", op, "region",
-                       call->target->region != NULL ? call->target->region : "", "ok",
-                       rc == KM_OK, "http_status", (json_int_t)call->err.http_status, "code",
-                       call->err.code, "attempts", call->err.attempts, "request_id",
-                       call->err.request_id, "ms",
+                       call->target->region != NULL ? call->target->region : "", "ok", rc == KM_OK,
+                       "http_status", (json_int_t)call->err.http_status, "code", call->err.code,
+                       "attempts", call->err.attempts, "request_id", call->err.request_id, "ms",
                        (json_int_t)(clock_monotonic_ms() - started)));
 }
 
 /* Finish a response: *output on 2xx, call->err otherwise. */
 static enum km_status read_response(struct awskms_call *call, const char *op,
-                                    const struct httpc_response *resp,
-                                    const struct awscreds *creds, json_t **output)
+                                    const struct httpc_response *resp, const struct awscreds *creds,
+                                    json_t **output)
 {
     json_error_t jerr;
     const char *rid = httpc_response_header(resp, "x-amzn-RequestId");
@@ -368,8 +366,8 @@ static enum km_status read_response(struct awskms_call *call, const char *op,
     copy_trunc(call->err.request_id, sizeof(call->err.request_id), rid != NULL ? rid : "",
                rid != NULL ? strlen(rid) : 0);
     if (resp->status >= 200 && resp->status < 300) {
-        *output = resp->body_len == 0 ? json_object()
-                                      : json_loadb(resp->body, resp->body_len, 0, &jerr);
+        *output =
+            resp->body_len == 0 ? json_object() : json_loadb(resp->body, resp->body_len, 0, &jerr);
         if (!json_is_object(*output)) {
             json_decref(*output);
             *output = NULL;
@@ -377,9 +375,8 @@ static enum km_status read_response(struct awskms_call *call, const char *op,
         }
         return KM_OK;
     }
-    awskms_parse_error(resp->body, resp->body_len,
-                       httpc_response_header(resp, "x-amzn-ErrorType"), call->err.code,
-                       sizeof(call->err.code), msg, sizeof(msg));
+    awskms_parse_error(resp->body, resp->body_len, httpc_response_header(resp, "x-amzn-ErrorType"),
+                       call->err.code, sizeof(call->err.code), msg, sizeof(msg));
     const char *secrets[] = {creds->secret_key, creds->session_token};
     awskms_redact(msg, sizeof(msg), secrets, 2);
     if (call->err.code[0] != '\0' && msg[0] != '\0')
@@ -597,9 +594,9 @@ enum km_status awskms_create_key(struct awskms_call *call, const struct awskms_c
 {
     call_begin(call);
     json_t *input = json_pack("{s:s, s:s, s:s}", "KeySpec",
-                              in->key_spec != NULL ? in->key_spec : "SYMMETRIC_DEFAULT",
-                              "KeyUsage", in->key_usage != NULL ? in->key_usage : "ENCRYPT_DECRYPT",
-                              "Origin", in->origin != NULL ? in->origin : "AWS_KMS");
+                              in->key_spec != NULL ? in->key_spec : "SYMMETRIC_DEFAULT", "KeyUsage",
+                              in->key_usage != NULL ? in->key_usage : "ENCRYPT_DECRYPT", "Origin",
+                              in->origin != NULL ? in->origin : "AWS_KMS");
     if (in->description != NULL)
         input = with(input, "Description", json_string(in->description));
     if (in->ntags > 0)
@@ -703,8 +700,8 @@ out:
 }
 
 enum km_status awskms_import_key_material(struct awskms_call *call, const char *key_id,
-                                          const char *import_token,
-                                          const unsigned char *wrapped, size_t wrapped_len)
+                                          const char *import_token, const unsigned char *wrapped,
+                                          size_t wrapped_len)
 {
     static const char op[] = "ImportKeyMaterial";
     json_t *res = NULL;
@@ -718,12 +715,11 @@ enum km_status awskms_import_key_material(struct awskms_call *call, const char *
     b64 = codec_b64_encode(wrapped, wrapped_len);
     if (b64 == NULL)
         return fail(call, KM_EINVAL, "aws kms: %s: wrapped material too large", op);
-    enum km_status rc =
-        kms_call(call, op,
-                 json_pack("{s:s, s:s, s:s, s:s}", "KeyId", key_id, "ImportToken", import_token,
-                           "EncryptedKeyMaterial", b64, "ExpirationModel",
-                           "KEY_MATERIAL_DOES_NOT_EXPIRE"),
-                 &res);
+    enum km_status rc = kms_call(call, op,
+                                 json_pack("{s:s, s:s, s:s, s:s}", "KeyId", key_id, "ImportToken",
+                                           import_token, "EncryptedKeyMaterial", b64,
+                                           "ExpirationModel", "KEY_MATERIAL_DOES_NOT_EXPIRE"),
+                                 &res);
     json_decref(res);
     free(b64);
     return rc;
@@ -742,11 +738,11 @@ enum km_status awskms_import_material(struct awskms_call *call, const char *key_
     if (rc != KM_OK)
         goto out;
     int attempts = call->err.attempts;
-    rc = kmswrap_rsa_oaep_sha256(params.public_key, params.public_key_len, material,
-                                 material_len, &wrapped, &wrapped_len, why, sizeof(why));
+    rc = kmswrap_rsa_oaep_sha256(params.public_key, params.public_key_len, material, material_len,
+                                 &wrapped, &wrapped_len, why, sizeof(why));
     if (rc != KM_OK) {
-        rc = fail(call, rc == KM_EINVAL ? KM_EPROVIDER : rc, "aws kms: cannot wrap key material: %s",
-                  why);
+        rc = fail(call, rc == KM_EINVAL ? KM_EPROVIDER : rc,
+                  "aws kms: cannot wrap key material: %s", why);
         goto out;
     }
     rc = awskms_import_key_material(call, key_id, params.import_token, wrapped, wrapped_len);
@@ -827,8 +823,7 @@ static enum km_status paginate(struct awskms_call *call, const char *op, json_t 
     for (;;) {
         json_t *res = NULL;
         if (*pages >= AWSKMS_MAX_PAGES) {
-            rc = fail(call, KM_EPROVIDER, "aws kms: %s: more than %d pages", op,
-                      AWSKMS_MAX_PAGES);
+            rc = fail(call, KM_EPROVIDER, "aws kms: %s: more than %d pages", op, AWSKMS_MAX_PAGES);
             break;
         }
         json_t *input = json_deep_copy(base);

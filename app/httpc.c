@@ -197,8 +197,8 @@ enum km_status httpc_new(const struct httpc_options *opts, struct httpc **out)
     h->max_response = opts->max_response > 0 ? opts->max_response : HTTPC_MAX_RESPONSE;
     if (opts->ca_bundle != NULL && opts->ca_bundle[0] != '\0')
         h->ca_bundle = xstrdup(opts->ca_bundle);
-    h->user_agent = xstrdup(opts->user_agent != NULL ? opts->user_agent
-                                                     : "keymgmt/" KEYMGMT_VERSION);
+    h->user_agent =
+        xstrdup(opts->user_agent != NULL ? opts->user_agent : "keymgmt/" KEYMGMT_VERSION);
     *out = h;
     return KM_OK;
 }
@@ -488,8 +488,8 @@ enum km_status httpc_send(struct httpc *h, const struct httpc_retry_policy *poli
         long delay = httpc_backoff_ms(policy->rng, attempt - 1, policy->backoff_unit_ms);
         log_emit(LOG_WARN, "http retry",
                  json_pack("{s:s, s:i, s:I, s:s, s:s, s:I}", "call",
-                           policy->label != NULL ? policy->label : "", "attempt", attempt,
-                           "status", (json_int_t)resp->status, "transport",
+                           policy->label != NULL ? policy->label : "", "attempt", attempt, "status",
+                           (json_int_t)resp->status, "transport",
                            httpc_transport_name(resp->transport), "code", c != NULL ? c : "",
                            "delay_ms", (json_int_t)delay));
         sleep_ms(delay);

@@ -35,8 +35,8 @@ struct canon_header {
 /* RFC 3986 unreserved characters are never encoded. */
 static bool is_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 /* RFC 7230 tchar: what a method or header name may contain. */
@@ -299,8 +299,8 @@ static enum km_status collect_headers(const struct sigv4_request *req,
 }
 
 /* "name:v1,v2\n" lines into `b`, the signed-header list into `sh`. */
-static void put_canonical_headers(struct capbuf *b, struct capbuf *sh,
-                                  const struct canon_header *h, size_t n)
+static void put_canonical_headers(struct capbuf *b, struct capbuf *sh, const struct canon_header *h,
+                                  size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         bool first = i == 0 || strcmp(h[i].lname, h[i - 1].lname) != 0;
@@ -491,8 +491,9 @@ enum km_status sigv4_sign(const struct sigv4_request *req, const struct sigv4_cr
     if (sts.failed || !hmac_sha256(key, sizeof(key), sts.data, sts.len, sig))
         goto out;
     codec_hex(sig, sizeof(sig), sig_hex);
-    capbuf_printf(&authz, ALGORITHM " Credential=%s/%s/%s/%s/" TERMINATOR ", SignedHeaders=%s, Signature=%s",
-                  cred->access_key, date8, p->region, p->service, sh.data, sig_hex);
+    capbuf_printf(
+        &authz, ALGORITHM " Credential=%s/%s/%s/%s/" TERMINATOR ", SignedHeaders=%s, Signature=%s",
+        cred->access_key, date8, p->region, p->service, sh.data, sig_hex);
     if (authz.failed) {
         out->error = "request too large to sign";
         rc = KM_EINVAL;

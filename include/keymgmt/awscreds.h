@@ -101,8 +101,7 @@ void awscreds_resolver_clear(struct awscreds_resolver *r);
  * failure KM_EINVAL (nothing found, or a source misconfigured) or
  * KM_EPROVIDER (a credential endpoint failed), with the explanation in err. */
 enum km_status awscreds_resolve(struct awscreds_resolver *r, const struct awscreds_explicit *ex,
-                                char *const *envp, struct awscreds *out, char *err,
-                                size_t errlen);
+                                char *const *envp, struct awscreds *out, char *err, size_t errlen);
 void awscreds_clear(struct awscreds *c);
 const char *awscreds_source_name(enum awscreds_source s);
 
@@ -118,10 +117,8 @@ const char *awscreds_getenv(char *const *envp, const char *name);
  * option whose value is only such lines is not reported. Calls fn for every
  * option; fn returns nonzero to stop. Returns 0, or -1 with *bad_line set to
  * the first malformed line (1-based). */
-typedef int (*awscreds_ini_fn)(void *ctx, const char *section, const char *key,
-                               const char *value);
-int awscreds_ini_parse(const char *text, size_t len, awscreds_ini_fn fn, void *ctx,
-                       int *bad_line);
+typedef int (*awscreds_ini_fn)(void *ctx, const char *section, const char *key, const char *value);
+int awscreds_ini_parse(const char *text, size_t len, awscreds_ini_fn fn, void *ctx, int *bad_line);
 
 /* The profile's keys from a shared credentials file's text. *found is false
  * when the profile is absent or has no aws_access_key_id. KM_EINVAL (with

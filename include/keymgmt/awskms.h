@@ -48,7 +48,7 @@
 #define AWSKMS_SERVICE "kms"
 #define AWSKMS_TARGET_PREFIX "TrentService."
 #define AWSKMS_CONTENT_TYPE "application/x-amz-json-1.1"
-#define AWSKMS_MAX_PAGES 1000   /* pagination guard */
+#define AWSKMS_MAX_PAGES 1000       /* pagination guard */
 #define AWSKMS_ALIAS_PAGE_LIMIT 100 /* ListAliases Limit (AWS maximum) */
 #define AWSKMS_TAG_PAGE_LIMIT 50    /* ListResourceTags Limit (AWS maximum) */
 #define AWSKMS_MAX_URL 2048
@@ -112,9 +112,9 @@ struct awskms_create_key_input {
 };
 
 struct awskms_import_params {
-    const char *key_id;            /* ARN, as AWS returns it */
-    const char *import_token;      /* base64, passed back to ImportKeyMaterial */
-    unsigned char *public_key;     /* DER SubjectPublicKeyInfo */
+    const char *key_id;        /* ARN, as AWS returns it */
+    const char *import_token;  /* base64, passed back to ImportKeyMaterial */
+    unsigned char *public_key; /* DER SubjectPublicKeyInfo */
     size_t public_key_len;
     const char *public_key_b64;
     double parameters_valid_to;
@@ -162,9 +162,8 @@ struct awskms_decrypt_result {
 
 /* ---- client ----------------------------------------------------------- */
 
-enum km_status awskms_client_new(const struct config *cfg, char *const *envp,
-                                 const struct rng *rng, const struct clock *clock,
-                                 struct awskms_client **out);
+enum km_status awskms_client_new(const struct config *cfg, char *const *envp, const struct rng *rng,
+                                 const struct clock *clock, struct awskms_client **out);
 /* After a configuration reload: timeouts, attempts, backoff and
  * allow_http_endpoints take effect at once (a new aws_ca_bundle needs a new
  * client). */
@@ -198,8 +197,8 @@ enum km_status awskms_get_parameters_for_import(struct awskms_call *call, const 
                                                 struct awskms_import_params *out);
 /* ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE. */
 enum km_status awskms_import_key_material(struct awskms_call *call, const char *key_id,
-                                          const char *import_token,
-                                          const unsigned char *wrapped, size_t wrapped_len);
+                                          const char *import_token, const unsigned char *wrapped,
+                                          size_t wrapped_len);
 /* The whole import of raw material: GetParametersForImport
  * (RSAES_OAEP_SHA_256, RSA_4096), wrap, ImportKeyMaterial. */
 enum km_status awskms_import_material(struct awskms_call *call, const char *key_id,

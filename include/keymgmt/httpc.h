@@ -77,7 +77,7 @@ enum httpc_transport {
 struct httpc_response {
     long status; /* 0 when there was no response */
     enum httpc_transport transport;
-    char error[256]; /* transport failure text, "" otherwise */
+    char error[256];             /* transport failure text, "" otherwise */
     struct httpc_field *headers; /* of the final response; strings owned here */
     size_t nheaders;
     char *body; /* NUL-terminated (not counted in body_len); NULL when empty */
@@ -102,10 +102,10 @@ const char *httpc_response_header(const struct httpc_response *resp, const char 
 /* ---- retries ---------------------------------------------------------- */
 
 struct httpc_retry_policy {
-    int max_attempts;          /* >= 1 */
-    long backoff_unit_ms;      /* length of one backoff "second" */
-    const struct rng *rng;     /* jitter source */
-    const char *label;         /* for log lines, e.g. "kms DescribeKey" */
+    int max_attempts;      /* >= 1 */
+    long backoff_unit_ms;  /* length of one backoff "second" */
+    const struct rng *rng; /* jitter source */
+    const char *label;     /* for log lines, e.g. "kms DescribeKey" */
 };
 
 /* Fill `req` for attempt number `attempt` (1-based). What it points to must
@@ -114,8 +114,8 @@ struct httpc_retry_policy {
 typedef enum km_status (*httpc_prepare_fn)(void *ctx, int attempt, struct httpc_request *req);
 /* The service's error code in an error response ("" or NULL when none); used
  * only to decide whether to retry. */
-typedef const char *(*httpc_error_code_fn)(void *ctx, const struct httpc_response *resp,
-                                           char *buf, size_t len);
+typedef const char *(*httpc_error_code_fn)(void *ctx, const struct httpc_response *resp, char *buf,
+                                           size_t len);
 
 /* Send with retries. Returns KM_OK when a response arrived and is final (the
  * caller interprets its status), KM_EPROVIDER when the last attempt failed at

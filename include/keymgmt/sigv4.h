@@ -37,10 +37,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIGV4_MAX_HEADERS 64            /* headers given, before joining */
-#define SIGV4_MAX_PARAMS 256            /* query parameters */
-#define SIGV4_MAX_NAME 128              /* bytes of a header name */
-#define SIGV4_MAX_SECRET 256            /* bytes of a secret access key */
+#define SIGV4_MAX_HEADERS 64             /* headers given, before joining */
+#define SIGV4_MAX_PARAMS 256             /* query parameters */
+#define SIGV4_MAX_NAME 128               /* bytes of a header name */
+#define SIGV4_MAX_SECRET 256             /* bytes of a secret access key */
 #define SIGV4_MAX_CANONICAL (256 * 1024) /* bytes of the canonical request */
 #define SIGV4_KEY_BYTES 32
 

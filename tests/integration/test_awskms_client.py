@@ -469,7 +469,7 @@ class _Capture:
     canned replies (for what the emulator does not expose: exact headers,
     connection reuse)."""
 
-    def __init__(self, replies=()):
+    def __init__(self, replies=(), tls=None):
         import http.server
         import threading
         cap = self
@@ -495,8 +495,16 @@ class _Capture:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        scheme = "http"
+        if tls is not None:  # (certfile, keyfile)
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def close(self):
@@ -568,3 +576,53 @@ def test_error_parsing_variants(home):
     assert res[1]["code"] == "" and res[1]["attempts"] == 1
     assert res[1]["message"] == "aws kms: EnableKey: unexpected http status 400"
     assert res[2]["message"] == "aws kms: EnableKey: invalid response from kms"
+
+
+def _self_signed(directory):
+    """A throwaway certificate for 127.0.0.1 (and its key), as PEM files."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kms-test")])
+    now = datetime.datetime.utcnow()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    certfile = os.path.join(directory, "cert.pem")
+    keyfile = os.path.join(directory, "key.pem")
+    with open(certfile, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(keyfile, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return certfile, keyfile
+
+
+def test_tls_verified_with_configured_ca_bundle(home):
+    certfile, keyfile = _self_signed(home)
+    cap = _Capture(tls=(certfile, keyfile))
+    try:
+        # an unknown certificate is refused, and not retried
+        res, _ = drive(cap, {"op": "EnableKey", "key_id": "a"}, home,
+                       env=base_env(home, KEYMGMT_ALLOW_HTTP_ENDPOINTS="false"))
+        r = res[0]
+        assert not r["ok"] and r["status"] == "EPROVIDER" and r["attempts"] == 1
+        assert r["message"].startswith("aws kms: tls error: ")
+        assert cap.seen == []
+        # trusted through aws_ca_bundle
+        res, _ = drive(cap, {"op": "EnableKey", "key_id": "a"}, home,
+                       env=base_env(home, KEYMGMT_ALLOW_HTTP_ENDPOINTS="false",
+                                    KEYMGMT_AWS_CA_BUNDLE=certfile))
+        assert res[0]["ok"], res
+        assert len(cap.seen) == 1
+    finally:
+        cap.close()

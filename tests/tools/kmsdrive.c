@@ -38,9 +38,15 @@
 extern char **environ;
 
 static const char *const status_names[] = {
-    [KM_OK] = "OK",         [KM_EINVAL] = "EINVAL",       [KM_EPERM] = "EPERM",
-    [KM_ENOTFOUND] = "ENOTFOUND", [KM_EMETHOD] = "EMETHOD", [KM_ETOOBIG] = "ETOOBIG",
-    [KM_ERATE] = "ERATE",   [KM_EINTERNAL] = "EINTERNAL", [KM_EPROVIDER] = "EPROVIDER",
+    [KM_OK] = "OK",
+    [KM_EINVAL] = "EINVAL",
+    [KM_EPERM] = "EPERM",
+    [KM_ENOTFOUND] = "ENOTFOUND",
+    [KM_EMETHOD] = "EMETHOD",
+    [KM_ETOOBIG] = "ETOOBIG",
+    [KM_ERATE] = "ERATE",
+    [KM_EINTERNAL] = "EINTERNAL",
+    [KM_EPROVIDER] = "EPROVIDER",
     [KM_ESTORAGE] = "ESTORAGE",
 };
 
@@ -110,7 +116,8 @@ static struct awskms_tag *tags_arg(struct run *r, const char *key, size_t *n)
     json_object_foreach(obj, k, v)
     {
         tags[*n].key = pool_strdup(r->call.pool, k);
-        tags[*n].value = pool_strdup(r->call.pool, json_string_value(v) ? json_string_value(v) : "");
+        tags[*n].value =
+            pool_strdup(r->call.pool, json_string_value(v) ? json_string_value(v) : "");
         (*n)++;
     }
     return tags;
@@ -154,8 +161,8 @@ static json_t *metadata_json(const struct awskms_key_metadata *m)
 static enum km_status op_create_key(struct run *r)
 {
     struct awskms_key_metadata md;
-    struct awskms_create_key_input in = {arg(r, "description"), arg(r, "origin"),
-                                         arg(r, "key_spec"), arg(r, "key_usage"), NULL, 0};
+    struct awskms_create_key_input in = {
+        arg(r, "description"), arg(r, "origin"), arg(r, "key_spec"), arg(r, "key_usage"), NULL, 0};
     in.tags = tags_arg(r, "tags", &in.ntags);
     enum km_status rc = awskms_create_key(&r->call, &in, &md);
     if (rc == KM_OK)
@@ -193,10 +200,9 @@ static enum km_status op_schedule_key_deletion(struct run *r)
     int days = (int)json_integer_value(json_object_get(r->args, "days"));
     enum km_status rc = awskms_schedule_key_deletion(&r->call, arg(r, "key_id"), days, &d);
     if (rc == KM_OK)
-        r->result = json_pack("{s:o, s:o, s:f, s:I}", "KeyId", jstr_or_null(d.key_id),
-                              "KeyState", jstr_or_null(d.key_state), "DeletionDate",
-                              d.deletion_date, "PendingWindowInDays",
-                              (json_int_t)d.pending_window_days);
+        r->result = json_pack("{s:o, s:o, s:f, s:I}", "KeyId", jstr_or_null(d.key_id), "KeyState",
+                              jstr_or_null(d.key_state), "DeletionDate", d.deletion_date,
+                              "PendingWindowInDays", (json_int_t)d.pending_window_days);
     return rc;
 }
 
@@ -219,7 +225,8 @@ static enum km_status op_wrap(struct run *r)
     unsigned char *spki = b64_arg(r, "public_key", &klen);
     unsigned char *material = hex_arg(r, "material_hex", &mlen);
     if (spki == NULL || material == NULL) {
-        snprintf(r->local_error, sizeof(r->local_error), "wrap: public_key and material_hex needed");
+        snprintf(r->local_error, sizeof(r->local_error),
+                 "wrap: public_key and material_hex needed");
         return KM_EINVAL;
     }
     enum km_status rc = kmswrap_rsa_oaep_sha256(spki, klen, material, mlen, &wrapped, &wlen,
@@ -234,16 +241,15 @@ static enum km_status op_import_key_material(struct run *r)
 {
     size_t len = 0;
     unsigned char *wrapped = b64_arg(r, "encrypted", &len);
-    return awskms_import_key_material(&r->call, arg(r, "key_id"), arg(r, "import_token"),
-                                      wrapped, wrapped != NULL ? len : 0);
+    return awskms_import_key_material(&r->call, arg(r, "key_id"), arg(r, "import_token"), wrapped,
+                                      wrapped != NULL ? len : 0);
 }
 
 static enum km_status op_import_material(struct run *r)
 {
     size_t len = 0;
     unsigned char *material = hex_arg(r, "material_hex", &len);
-    return awskms_import_material(&r->call, arg(r, "key_id"), material,
-                                  material != NULL ? len : 0);
+    return awskms_import_material(&r->call, arg(r, "key_id"), material, material != NULL ? len : 0);
 }
 
 static enum km_status op_create_alias(struct run *r)
@@ -269,10 +275,10 @@ static enum km_status op_list_aliases(struct run *r)
         return rc;
     json_t *arr = json_array();
     for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:o, s:o}", "AliasName", l.items[i].name,
-                                             "AliasArn", jstr_or_null(l.items[i].arn),
-                                             "TargetKeyId",
-                                             jstr_or_null(l.items[i].target_key_id)));
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:o, s:o}", "AliasName", l.items[i].name, "AliasArn",
+                                        jstr_or_null(l.items[i].arn), "TargetKeyId",
+                                        jstr_or_null(l.items[i].target_key_id)));
     r->result = json_pack("{s:o, s:i}", "Aliases", arr, "pages", l.pages);
     return rc;
 }
@@ -292,8 +298,8 @@ static enum km_status op_list_resource_tags(struct run *r)
         return rc;
     json_t *arr = json_array();
     for (size_t i = 0; i < l.n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "TagKey", l.items[i].key, "TagValue",
-                                             l.items[i].value));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s}", "TagKey", l.items[i].key, "TagValue", l.items[i].value));
     r->result = json_pack("{s:o, s:i}", "Tags", arr, "pages", l.pages);
     return rc;
 }
@@ -304,13 +310,12 @@ static enum km_status op_encrypt(struct run *r)
     struct awskms_encrypt_result e;
     unsigned char *pt = hex_arg(r, "plaintext_hex", &len);
     struct awskms_tag *ctx = tags_arg(r, "context", &nctx);
-    enum km_status rc = awskms_encrypt(&r->call, arg(r, "key_id"), pt, pt != NULL ? len : 0, ctx,
-                                       nctx, &e);
+    enum km_status rc =
+        awskms_encrypt(&r->call, arg(r, "key_id"), pt, pt != NULL ? len : 0, ctx, nctx, &e);
     if (rc == KM_OK)
-        r->result = json_pack("{s:o, s:o, s:o}", "CiphertextBlob",
-                              b64_json(e.ciphertext, e.ciphertext_len), "KeyId",
-                              jstr_or_null(e.key_id), "EncryptionAlgorithm",
-                              jstr_or_null(e.algorithm));
+        r->result = json_pack(
+            "{s:o, s:o, s:o}", "CiphertextBlob", b64_json(e.ciphertext, e.ciphertext_len), "KeyId",
+            jstr_or_null(e.key_id), "EncryptionAlgorithm", jstr_or_null(e.algorithm));
     return rc;
 }
 
@@ -320,8 +325,8 @@ static enum km_status op_decrypt(struct run *r)
     struct awskms_decrypt_result d;
     unsigned char *ct = b64_arg(r, "ciphertext", &len);
     struct awskms_tag *ctx = tags_arg(r, "context", &nctx);
-    enum km_status rc = awskms_decrypt(&r->call, arg(r, "key_id"), ct, ct != NULL ? len : 0, ctx,
-                                       nctx, &d);
+    enum km_status rc =
+        awskms_decrypt(&r->call, arg(r, "key_id"), ct, ct != NULL ? len : 0, ctx, nctx, &d);
     if (rc == KM_OK) {
         r->result = json_pack("{s:o, s:o}", "PlaintextHex", hex_json(d.plaintext, d.plaintext_len),
                               "KeyId", jstr_or_null(d.key_id));
@@ -394,13 +399,13 @@ static json_t *run_one(struct awskms_client *client, const struct awskms_target 
             break;
         }
     if (rc == KM_OK) {
-        out = json_pack("{s:s, s:b, s:i, s:o}", "op", op, "ok", 1, "attempts",
-                        r.call.err.attempts, "result", r.result != NULL ? r.result : json_object());
+        out = json_pack("{s:s, s:b, s:i, s:o}", "op", op, "ok", 1, "attempts", r.call.err.attempts,
+                        "result", r.result != NULL ? r.result : json_object());
     } else {
         json_decref(r.result);
         const char *msg = r.call.err.message[0] != '\0' ? r.call.err.message : r.local_error;
-        out = json_pack("{s:o, s:b, s:s, s:s, s:s, s:I, s:s, s:i}", "op", jstr_or_null(op), "ok",
-                        0, "status", status_names[rc], "code", r.call.err.code, "message", msg,
+        out = json_pack("{s:o, s:b, s:s, s:s, s:s, s:I, s:s, s:i}", "op", jstr_or_null(op), "ok", 0,
+                        "status", status_names[rc], "code", r.call.err.code, "message", msg,
                         "http_status", (json_int_t)r.call.err.http_status, "request_id",
                         r.call.err.request_id, "attempts", r.call.err.attempts);
     }

@@ -69,23 +69,28 @@ static json_t *sign_one(json_t *in)
     for (size_t i = 0; i < np; i++)
         params[i] = (struct sigv4_param){pn[i], pv[i]};
 
-    struct sigv4_request req = {str_or(in, "method", "GET"), str_or(in, "path", "/"), params, np,
-                                headers, nh, body, body_len};
+    struct sigv4_request req = {str_or(in, "method", "GET"),
+                                str_or(in, "path", "/"),
+                                params,
+                                np,
+                                headers,
+                                nh,
+                                body,
+                                body_len};
     struct sigv4_credentials cred = {str_or(in, "access_key", ""), str_or(in, "secret_key", ""),
                                      str_or(in, "session_token", NULL)};
-    struct sigv4_params p = {
-        str_or(in, "region", "us-east-1"), str_or(in, "service", "kms"),
-        (int64_t)json_integer_value(json_object_get(in, "time")),
-        json_is_true(json_object_get(in, "keep_path")),
-        strcmp(str_or(in, "token_mode", "signed"), "unsigned") == 0 ? SIGV4_TOKEN_UNSIGNED
-                                                                    : SIGV4_TOKEN_SIGNED};
+    struct sigv4_params p = {str_or(in, "region", "us-east-1"), str_or(in, "service", "kms"),
+                             (int64_t)json_integer_value(json_object_get(in, "time")),
+                             json_is_true(json_object_get(in, "keep_path")),
+                             strcmp(str_or(in, "token_mode", "signed"), "unsigned") == 0
+                                 ? SIGV4_TOKEN_UNSIGNED
+                                 : SIGV4_TOKEN_SIGNED};
     if (sigv4_sign(&req, &cred, &p, &sig) != KM_OK)
         out = json_pack("{s:s}", "error", sig.error != NULL ? sig.error : "internal error");
     else
-        out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "amz_date", sig.amz_date,
-                        "canonical_request", sig.canonical_request, "string_to_sign",
-                        sig.string_to_sign, "signed_headers", sig.signed_headers,
-                        "authorization", sig.authorization);
+        out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "amz_date", sig.amz_date, "canonical_request",
+                        sig.canonical_request, "string_to_sign", sig.string_to_sign,
+                        "signed_headers", sig.signed_headers, "authorization", sig.authorization);
     sigv4_signature_free(&sig);
     free(body);
     return out;

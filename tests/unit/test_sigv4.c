@@ -224,7 +224,7 @@ static int run_case(const char *base, const char *token)
         free(r.text);
         return 1;
     }
-    struct sigv4_request req = {r.method, r.path,   r.params, r.nparams,
+    struct sigv4_request req = {r.method,  r.path,     r.params, r.nparams,
                                 r.headers, r.nheaders, r.body,   r.body_len};
     enum km_status rc = sigv4_sign(&req, &cred, &p, &sig);
     if (rc != KM_OK) {
@@ -312,7 +312,8 @@ static void test_paths(void **state)
     assert_canonical_path("/a/./b/", "/a/b/", false);
     assert_canonical_path("/../../x", "/x", false);
     assert_canonical_path("//a///b//", "/a/b/", false);
-    assert_canonical_path("/a/b/..", "/a", false); /* the SDKs' reading, see the differential test */
+    assert_canonical_path("/a/b/..", "/a",
+                          false); /* the SDKs' reading, see the differential test */
     assert_canonical_path("/%2F%20x", "/%252F%2520x", false);
     assert_canonical_path("/a b+c*", "/a%20b%2Bc%2A", false);
     assert_canonical_path("/a//b/../c%20d", "/a//b/../c%20d", true);
@@ -322,8 +323,8 @@ static void test_query_order_and_encoding(void **state)
 {
     (void)state;
     struct sigv4_header h[] = {{"Host", "h"}};
-    struct sigv4_param q[] = {{"b", "2"}, {"a", "z"}, {"a", "y"}, {"", "e"}, {"k", ""},
-                              {"sp ace", "x/y"}};
+    struct sigv4_param q[] = {{"b", "2"}, {"a", "z"}, {"a", "y"},
+                              {"", "e"},  {"k", ""},  {"sp ace", "x/y"}};
     struct sigv4_request req = {"get", "/", q, 6, h, 1, NULL, 0};
     struct sigv4_signature sig;
     assert_int_equal(sigv4_sign(&req, &suite_cred, &kms_params, &sig), KM_OK);
@@ -334,11 +335,13 @@ static void test_query_order_and_encoding(void **state)
 static void test_headers_and_token(void **state)
 {
     (void)state;
-    struct sigv4_header h[] = {
-        {"Host", "kms.us-east-1.amazonaws.com"}, {"X-Amz-Target", "  TrentService.CreateKey "},
-        {"x-amz-target", "a \t  b"},             {"User-Agent", "curl"},
-        {"X-Amz-Date", "19990101T000000Z"},      {"X-Amz-Security-Token", "stale"},
-        {"Content-Type", "application/x-amz-json-1.1"}};
+    struct sigv4_header h[] = {{"Host", "kms.us-east-1.amazonaws.com"},
+                               {"X-Amz-Target", "  TrentService.CreateKey "},
+                               {"x-amz-target", "a \t  b"},
+                               {"User-Agent", "curl"},
+                               {"X-Amz-Date", "19990101T000000Z"},
+                               {"X-Amz-Security-Token", "stale"},
+                               {"Content-Type", "application/x-amz-json-1.1"}};
     struct sigv4_request req = {"POST", "/", NULL, 0, h, 7, "{}", 2};
     struct sigv4_credentials cred = {"AKID", "secret", "TOKEN"};
     struct sigv4_signature sig;
@@ -455,10 +458,13 @@ static void test_size_cap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_suite),         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_suite),
+        cmocka_unit_test(test_paths),
         cmocka_unit_test(test_query_order_and_encoding),
-        cmocka_unit_test(test_headers_and_token), cmocka_unit_test(test_signing_key),
-        cmocka_unit_test(test_format_time),   cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_headers_and_token),
+        cmocka_unit_test(test_signing_key),
+        cmocka_unit_test(test_format_time),
+        cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_size_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
