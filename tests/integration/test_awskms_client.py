@@ -369,21 +369,25 @@ def test_server_errors_retried(emu, home, code, status):
 @pytest.mark.parametrize("code,status", [("ValidationException", 400),
                                          ("AccessDeniedException", 400),
                                          ("KMSInvalidStateException", 400),
-                                         ("LimitExceededException", 401),
-                                         ("SomethingElse", 429)])
-def test_other_client_errors_not_retried(emu, home, code, status):
+                                         ("UnrecognizedClientException", 403),
+                                         ("SomethingElse", 429),
+                                         ("NotImplemented", 501)])
+def test_other_errors_not_retried(emu, home, code, status):
     emu.inject(operation="ListAliases", action="error", code=code, status=status,
                message="nope", count=3)
     res, _ = drive(emu, {"op": "ListAliases"}, home)
     r = res[0]
-    retryable = code == "LimitExceededException"  # a throttling code, whatever the status
-    assert not r["ok"] or retryable
-    if retryable:
-        assert r["attempts"] == 3 and not r["ok"]
-    else:
-        assert r["attempts"] == 1 and r["code"] == code and r["http_status"] == status
-        assert r["message"] == "aws kms: %s: nope" % code
-        assert len(log_for(emu, "ListAliases")) == 1
+    assert not r["ok"] and r["attempts"] == 1
+    assert r["code"] == code and r["http_status"] == status
+    assert r["message"] == "aws kms: %s: nope" % code
+    assert len(log_for(emu, "ListAliases")) == 1
+
+
+def test_throttling_code_retried_whatever_the_status(emu, home):
+    emu.inject(operation="ListAliases", action="error", code="LimitExceededException",
+               status=401, count=1)
+    res, _ = drive(emu, {"op": "ListAliases"}, home)
+    assert res[0]["ok"] and res[0]["attempts"] == 2
 
 
 def test_not_found_not_retried(emu, home):
