@@ -683,7 +683,8 @@ static enum km_status metadata_call(struct awscreds_resolver *r, const char *met
                                 0,
                                 AWSCREDS_METADATA_CONNECT_MS,
                                 AWSCREDS_METADATA_TIMEOUT_MS,
-                                true};
+                                true,
+                                false};
     for (int i = 0; i < attempts; i++) {
         httpc_response_free(resp);
         rc = httpc_perform(r->http, &req, resp);

@@ -43,6 +43,7 @@ struct exchange {
     struct sigv4_signature sig;
     struct httpc_field headers[6];
     const char *sign_error;
+    bool unsafe; /* not idempotent: see httpc_retry_policy */
 };
 
 /* ---- client ----------------------------------------------------------- */
@@ -300,6 +301,7 @@ static enum km_status prepare_attempt(void *ctx, int attempt, struct httpc_reque
     req->nheaders = n;
     req->body = ex->body;
     req->body_len = ex->body_len;
+    req->fresh_connect = ex->unsafe;
     req->connect_timeout_ms = cfg->aws_connect_timeout;
     req->timeout_ms = cfg->aws_timeout;
     return KM_OK;
@@ -387,9 +389,10 @@ static enum km_status read_response(struct awskms_call *call, const char *op,
 }
 
 /* Run one KMS operation: `input` is consumed; *output (on KM_OK) is the
- * response object, owned by the caller. */
-static enum km_status kms_call(struct awskms_call *call, const char *op, json_t *input,
-                               json_t **output)
+ * response object, owned by the caller. `unsafe`: the operation is not
+ * idempotent (CreateKey), so it is never repeated once it may have arrived. */
+static enum km_status kms_call_mode(struct awskms_call *call, const char *op, json_t *input,
+                                    json_t **output, bool unsafe)
 {
     enum km_status rc = KM_EINVAL;
     struct awskms_client *client = call->client;
@@ -440,10 +443,11 @@ static enum km_status kms_call(struct awskms_call *call, const char *op, json_t 
     ex.body = body;
     ex.body_len = strlen(body);
     ex.creds = &creds;
+    ex.unsafe = unsafe;
     char label[80];
     snprintf(label, sizeof(label), "kms %s", op);
     struct httpc_retry_policy policy = {(int)cfg->aws_max_attempts, cfg->aws_backoff_unit,
-                                        client->rng, label};
+                                        client->rng, label, unsafe};
     rc = httpc_send(client->http, &policy, prepare_attempt, error_code_of, &ex, &resp, &attempts);
     call->err.attempts += attempts;
     if (rc == KM_EPROVIDER) {
@@ -466,6 +470,12 @@ out:
     awscreds_clear(&creds);
     json_decref(input);
     return rc;
+}
+
+static enum km_status kms_call(struct awskms_call *call, const char *op, json_t *input,
+                               json_t **output)
+{
+    return kms_call_mode(call, op, input, output, false);
 }
 
 /* ---- JSON helpers ----------------------------------------------------- */
@@ -575,7 +585,8 @@ static enum km_status key_metadata_op(struct awskms_call *call, const char *op, 
                                       struct awskms_key_metadata *out)
 {
     json_t *res = NULL;
-    enum km_status rc = kms_call(call, op, input, &res);
+    /* CreateKey is the one operation that must never run twice by accident */
+    enum km_status rc = kms_call_mode(call, op, input, &res, strcmp(op, "CreateKey") == 0);
     if (rc != KM_OK)
         goto out;
     json_t *md = json_object_get(res, "KeyMetadata");
@@ -893,6 +904,42 @@ enum km_status awskms_list_aliases(struct awskms_call *call, const char *key_id,
     if (base == NULL)
         return fail(call, KM_EINVAL, "aws kms: ListAliases: invalid key id");
     return paginate(call, "ListAliases", base, AWSKMS_ALIAS_PAGE_LIMIT, alias_page, &acc,
+                    &out->pages);
+}
+
+struct key_acc {
+    struct awskms_key_list *out;
+    size_t cap;
+};
+
+static enum km_status key_page(struct awskms_call *call, json_t *res, void *acc)
+{
+    struct key_acc *a = acc;
+    json_t *arr = json_object_get(res, "Keys");
+    size_t i = 0;
+    json_t *e = NULL;
+    if (arr != NULL && !json_is_array(arr))
+        return bad_response(call, "ListKeys", "Keys");
+    a->out->items = grow(call->pool, a->out->items, a->out->n, &a->cap,
+                         a->out->n + json_array_size(arr), sizeof(struct awskms_key_entry));
+    json_array_foreach(arr, i, e)
+    {
+        struct awskms_key_entry *k = &a->out->items[a->out->n];
+        k->key_id = jstr(call->pool, e, "KeyId");
+        if (k->key_id == NULL)
+            return bad_response(call, "ListKeys", "KeyId");
+        k->arn = jstr(call->pool, e, "KeyArn");
+        a->out->n++;
+    }
+    return KM_OK;
+}
+
+enum km_status awskms_list_keys(struct awskms_call *call, struct awskms_key_list *out)
+{
+    struct key_acc acc = {out, 0};
+    call_begin(call);
+    memset(out, 0, sizeof(*out));
+    return paginate(call, "ListKeys", json_object(), AWSKMS_KEY_PAGE_LIMIT, key_page, &acc,
                     &out->pages);
 }
 

@@ -236,7 +236,7 @@ static enum km_status record_created(struct request *req, struct aws_row *r, con
 }
 
 /* Find the AWS key a lost CreateKey made, by its nonce tag. *found stays NULL when none. */
-static enum km_status find_by_nonce(struct request *req, struct response *resp, struct dist *d,
+static enum km_status find_by_nonce(struct response *resp, struct dist *d,
                                     const char *nonce, const char **found, const char **arn)
 {
     struct awskms_key_list keys;
@@ -277,7 +277,7 @@ static enum km_status ensure_created(struct request *req, struct response *resp,
     if (r->key_id != NULL)
         return KM_OK;
     if (r->attempted) {
-        rc = find_by_nonce(req, resp, d, r->nonce, &found, &arn);
+        rc = find_by_nonce(resp, d, r->nonce, &found, &arn);
         if (rc != KM_OK)
             return rc;
         if (found != NULL)
@@ -765,7 +765,7 @@ static enum km_status retire_row(struct request *req, struct response *resp, str
     if (r->deletion_scheduled)
         return KM_OK;
     if (r->key_id == NULL && r->attempted) {
-        rc = find_by_nonce(req, resp, d, r->nonce, &found, &arn);
+        rc = find_by_nonce(resp, d, r->nonce, &found, &arn);
         if (rc == KM_OK && found != NULL)
             rc = record_created(req, r, found, arn);
         if (rc != KM_OK)

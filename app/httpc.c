@@ -147,6 +147,13 @@ bool httpc_should_retry(const struct httpc_response *resp, const char *code)
            httpc_is_retryable_status(resp->status);
 }
 
+bool httpc_should_retry_unsafe(const struct httpc_response *resp, const char *code)
+{
+    if (resp->transport != HTTPC_TRANSPORT_OK)
+        return resp->transport == HTTPC_TRANSPORT_CONNECT;
+    return resp->status >= 400 && resp->status < 500 && httpc_is_throttling_code(code);
+}
+
 long httpc_backoff_ms(const struct rng *rng, int retry, long unit_ms)
 {
     long cap = HTTPC_MAX_BACKOFF;
@@ -371,6 +378,7 @@ static bool setup(struct httpc *h, const struct httpc_request *req, struct curl_
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_FRESH_CONNECT, req->fresh_connect ? 1L : 0L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
@@ -483,7 +491,9 @@ enum km_status httpc_send(struct httpc *h, const struct httpc_retry_policy *poli
         const char *c = NULL;
         if (rc == KM_OK && resp->status >= 400 && error_code != NULL)
             c = error_code(ctx, resp, code, sizeof(code));
-        if (attempt == max || !httpc_should_retry(resp, c))
+        bool again = policy->unsafe ? httpc_should_retry_unsafe(resp, c)
+                                    : httpc_should_retry(resp, c);
+        if (attempt == max || !again)
             return rc;
         long delay = httpc_backoff_ms(policy->rng, attempt - 1, policy->backoff_unit_ms);
         log_emit(LOG_WARN, "http retry",

@@ -5,6 +5,7 @@
 #include "keymgmt/codec.h"
 #include "keymgmt/context.h"
 #include "keymgmt/db.h"
+#include "keymgmt/distribute.h"
 #include "keymgmt/keygen.h"
 #include "keymgmt/log.h"
 #include "keymgmt/params.h"
@@ -143,6 +144,8 @@ static enum km_status update(struct request *req, struct response *resp, const s
     if (rc == KM_OK && PQntuples(res) != 1)
         rc = explain_update(req, resp, w);
     PQclear(res);
+    if (rc == KM_OK && w->min != NULL)
+        rc = distribute_sync_key(req, resp, w->name); /* enable/disable AWS keys to match */
     return rc;
 }
 
@@ -389,6 +392,8 @@ enum km_status key_rotate(struct request *req, struct response *resp)
     rc = insert_version(req, name, version, material, len, pem);
     if (rc == KM_OK)
         rc = db_commit(req->ctx->db);
+    if (rc == KM_OK)
+        rc = distribute_sync_key(req, resp, name); /* the new version into every provider */
 out:
     db_rollback(req->ctx->db);
     PQclear(res);

@@ -5,6 +5,7 @@
 #include "keymgmt/config.h"
 #include "keymgmt/context.h"
 #include "keymgmt/db.h"
+#include "keymgmt/distribute.h"
 #include "keymgmt/key.h"
 #include "keymgmt/params.h"
 #include "keymgmt/provider.h"
@@ -23,6 +24,10 @@ static const struct route routes[] = {
     {OP_WRITE, ROUTE_MOUNT, "kms/:name", provider_write, CAP_UPDATE, 0},
     {OP_READ, ROUTE_MOUNT, "kms/:name", provider_read, CAP_READ, 0},
     {OP_DELETE, ROUTE_MOUNT, "kms/:name", provider_delete, CAP_DELETE, 0},
+    {OP_LIST, ROUTE_MOUNT, "kms/:name/key", distribute_list, CAP_LIST, 0},
+    {OP_WRITE, ROUTE_MOUNT, "kms/:name/key/:key_name", distribute_write, CAP_UPDATE, 0},
+    {OP_READ, ROUTE_MOUNT, "kms/:name/key/:key_name", distribute_read, CAP_READ, 0},
+    {OP_DELETE, ROUTE_MOUNT, "kms/:name/key/:key_name", distribute_delete, CAP_DELETE, 0},
     {OP_LIST, ROUTE_MOUNT, "key", key_list, CAP_LIST, 0},
     {OP_WRITE, ROUTE_MOUNT, "key/:name", key_write, CAP_UPDATE, 0},
     {OP_READ, ROUTE_MOUNT, "key/:name", key_read, CAP_READ, 0},

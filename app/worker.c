@@ -3,6 +3,7 @@
  */
 #include "keymgmt/worker.h"
 #include "keymgmt/auth.h"
+#include "keymgmt/awskms.h"
 #include "keymgmt/clock.h"
 #include "keymgmt/config.h"
 #include "keymgmt/context.h"
@@ -22,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+extern char **environ;
 
 static volatile sig_atomic_t worker_stop;
 static volatile sig_atomic_t worker_idle;
@@ -157,6 +160,10 @@ void worker_run(const struct config *cfg, const struct seal_keyring *ring, int l
     ctx.auth = auth_state_new();
     ctx.db = db_new(cfg->database_url, cfg->db_connect_timeout, cfg->db_statement_timeout,
                     "keymgmtd");
+    if (awskms_client_new(cfg, environ, ctx.rng, ctx.clock, &ctx.kms) != KM_OK) {
+        log_msg(LOG_ERROR, "worker failed", "cannot initialise the AWS KMS client");
+        goto out;
+    }
     db_ensure(ctx.db);
 
     if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
@@ -178,6 +185,7 @@ void worker_run(const struct config *cfg, const struct seal_keyring *ring, int l
     }
     status = 0;
 out:
+    awskms_client_free(ctx.kms);
     db_free(ctx.db);
     auth_state_free(ctx.auth);
     log_emit(LOG_INFO, "worker exiting", json_pack("{s:i}", "status", status));

@@ -51,6 +51,7 @@
 #define AWSKMS_MAX_PAGES 1000       /* pagination guard */
 #define AWSKMS_ALIAS_PAGE_LIMIT 100 /* ListAliases Limit (AWS maximum) */
 #define AWSKMS_TAG_PAGE_LIMIT 50    /* ListResourceTags Limit (AWS maximum) */
+#define AWSKMS_KEY_PAGE_LIMIT 1000  /* ListKeys Limit (AWS maximum) */
 #define AWSKMS_MAX_URL 2048
 #define AWSKMS_WRAPPING_SPEC "RSA_4096"
 
@@ -140,6 +141,17 @@ struct awskms_tag_list {
     int pages;
 };
 
+struct awskms_key_entry {
+    const char *key_id;
+    const char *arn;
+};
+
+struct awskms_key_list {
+    struct awskms_key_entry *items;
+    size_t n;
+    int pages;
+};
+
 struct awskms_deletion {
     const char *key_id;
     const char *key_state;
@@ -180,6 +192,10 @@ void awskms_call_init(struct awskms_call *call, struct awskms_client *client,
 
 /* ---- operations ------------------------------------------------------- */
 
+/* CreateKey is not idempotent: it goes out on a fresh connection and is retried
+ * only after throttling or a connection that was never made, so one call makes
+ * at most one key. A lost answer is the caller's to recover (distribute.c finds
+ * the key again by a nonce tag). */
 enum km_status awskms_create_key(struct awskms_call *call, const struct awskms_create_key_input *in,
                                  struct awskms_key_metadata *out);
 enum km_status awskms_describe_key(struct awskms_call *call, const char *key_id,
@@ -212,6 +228,9 @@ enum km_status awskms_delete_alias(struct awskms_call *call, const char *alias_n
 /* Every alias (all pages), or those of key_id when not NULL. */
 enum km_status awskms_list_aliases(struct awskms_call *call, const char *key_id,
                                    struct awskms_alias_list *out);
+
+/* Every key of the account and region (all pages). */
+enum km_status awskms_list_keys(struct awskms_call *call, struct awskms_key_list *out);
 
 enum km_status awskms_tag_resource(struct awskms_call *call, const char *key_id,
                                    const struct awskms_tag *tags, size_t ntags);

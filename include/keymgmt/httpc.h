@@ -60,6 +60,9 @@ struct httpc_request {
     long connect_timeout_ms; /* 0: the client's default */
     long timeout_ms;         /* 0: the client's default */
     bool no_proxy;           /* never go through a proxy (instance metadata) */
+    bool fresh_connect;      /* a new connection: libcurl silently resends a request whose
+                                reused connection died, which must not happen to a
+                                request that is not safe to repeat */
 };
 
 /* Why a request got no HTTP response. */
@@ -106,6 +109,9 @@ struct httpc_retry_policy {
     long backoff_unit_ms;  /* length of one backoff "second" */
     const struct rng *rng; /* jitter source */
     const char *label;     /* for log lines, e.g. "kms DescribeKey" */
+    bool unsafe;           /* not idempotent (e.g. CreateKey): retry only what surely did
+                              not reach the service: throttling answers and connections
+                              never made */
 };
 
 /* Fill `req` for attempt number `attempt` (1-based). What it points to must
@@ -132,6 +138,8 @@ bool httpc_is_retryable_status(long status);
 bool httpc_is_retryable_transport(enum httpc_transport t);
 /* Whether a finished attempt should be retried (ignores the attempt budget). */
 bool httpc_should_retry(const struct httpc_response *resp, const char *code);
+/* The same for a request that is not safe to repeat. */
+bool httpc_should_retry_unsafe(const struct httpc_response *resp, const char *code);
 /* Backoff before retry number `retry` (0 for the first retry), in ms:
  * rand(0,1) * min(2^retry, 20) * unit_ms. */
 long httpc_backoff_ms(const struct rng *rng, int retry, long unit_ms);
