@@ -91,6 +91,28 @@ static void test_should_retry(void **state)
     assert_false(httpc_should_retry(&r, "ThrottlingException"));
 }
 
+/* Requests that are not safe to repeat (CreateKey): only what surely never arrived. */
+static void test_should_retry_unsafe(void **state)
+{
+    (void)state;
+    struct httpc_response r = {0};
+    r.transport = HTTPC_TRANSPORT_CONNECT;
+    assert_true(httpc_should_retry_unsafe(&r, NULL));
+    r.transport = HTTPC_TRANSPORT_TIMEOUT; /* may have arrived */
+    assert_false(httpc_should_retry_unsafe(&r, NULL));
+    r.transport = HTTPC_TRANSPORT_LOST;
+    assert_false(httpc_should_retry_unsafe(&r, NULL));
+    r.transport = HTTPC_TRANSPORT_OK;
+    r.status = 400;
+    assert_true(httpc_should_retry_unsafe(&r, "ThrottlingException"));
+    assert_false(httpc_should_retry_unsafe(&r, "RequestTimeout"));
+    assert_false(httpc_should_retry_unsafe(&r, "ValidationException"));
+    r.status = 500; /* the service may have acted */
+    assert_false(httpc_should_retry_unsafe(&r, "KMSInternalException"));
+    r.status = 503;
+    assert_false(httpc_should_retry_unsafe(&r, "ThrottlingException"));
+}
+
 /* A random source that always yields the given byte. */
 static int const_fill(void *ctx, unsigned char *buf, size_t n)
 {
@@ -192,7 +214,7 @@ static void test_response(void **state)
                    "X-Spaced:   a  b   \r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
     struct httpc_field hdr[] = {{"X-Test", "1"}, {"X-Empty", ""}};
-    struct httpc_request req = {"POST", url, hdr, 2, "{}", 2, 0, 0, true};
+    struct httpc_request req = {"POST", url, hdr, 2, "{}", 2, 0, 0, true, false};
     assert_int_equal(httpc_perform(h, &req, &r), KM_OK);
     server_wait(&s);
     assert_int_equal(r.status, 201);
@@ -217,7 +239,7 @@ static void test_response_cap(void **state)
     serve_once(&s, "HTTP/1.1 200 OK\r\nContent-Length: 40\r\nConnection: close\r\n\r\n"
                    "0123456789012345678901234567890123456789");
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
-    struct httpc_request req = {"GET", url, NULL, 0, NULL, 0, 0, 0, false};
+    struct httpc_request req = {"GET", url, NULL, 0, NULL, 0, 0, 0, false, false};
     assert_int_equal(httpc_perform(h, &req, &r), KM_EPROVIDER);
     server_wait(&s);
     assert_int_equal(r.transport, HTTPC_TRANSPORT_TOOBIG);
@@ -249,7 +271,7 @@ static void test_refused_and_bad_requests(void **state)
     struct httpc_response r;
     struct httpc *h = client(0);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", closed_port());
-    struct httpc_request req = {"GET", url, NULL, 0, NULL, 0, 0, 0, false};
+    struct httpc_request req = {"GET", url, NULL, 0, NULL, 0, 0, 0, false, false};
     assert_int_equal(httpc_perform(h, &req, &r), KM_EPROVIDER);
     assert_int_equal(r.transport, HTTPC_TRANSPORT_CONNECT);
     assert_int_equal(r.status, 0);
@@ -264,7 +286,7 @@ static void test_refused_and_bad_requests(void **state)
     req.headers = badname;
     assert_int_equal(httpc_perform(h, &req, &r), KM_EINVAL);
 
-    struct httpc_request ftp = {"GET", "ftp://127.0.0.1/", NULL, 0, NULL, 0, 0, 0, false};
+    struct httpc_request ftp = {"GET", "ftp://127.0.0.1/", NULL, 0, NULL, 0, 0, 0, false, false};
     assert_int_equal(httpc_perform(h, &ftp, &r), KM_EPROVIDER);
     assert_int_equal(r.transport, HTTPC_TRANSPORT_OTHER); /* protocol not allowed */
     httpc_response_free(&r);
@@ -296,7 +318,7 @@ static void test_send_retries_connection_failures(void **state)
     unsigned counter = 0;
     struct rng fake = {unit_fake_fill, &counter};
     struct httpc *h = client(0);
-    struct httpc_retry_policy p = {3, 1, &fake, "test"};
+    struct httpc_retry_policy p = {3, 1, &fake, "test", false};
     snprintf(l.url, sizeof(l.url), "http://127.0.0.1:%d/", closed_port());
     assert_int_equal(httpc_send(h, &p, prepare, NULL, &l, &r, &attempts), KM_EPROVIDER);
     assert_int_equal(attempts, 3);
@@ -321,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_codes),
         cmocka_unit_test(test_statuses_and_transport),
         cmocka_unit_test(test_should_retry),
+        cmocka_unit_test(test_should_retry_unsafe),
         cmocka_unit_test(test_backoff_bounds),
         cmocka_unit_test(test_response),
         cmocka_unit_test(test_response_cap),
