@@ -52,6 +52,9 @@ static struct db_stmt q_row_insert = DB_STMT(
 static struct db_stmt q_row_attempt = DB_STMT(
     "dist_row_attempt",
     "UPDATE aws_keys SET create_attempted = true, updated_at = now() WHERE id = $1");
+static struct db_stmt q_row_unattempt = DB_STMT(
+    "dist_row_unattempt",
+    "UPDATE aws_keys SET create_attempted = false, updated_at = now() WHERE id = $1");
 static struct db_stmt q_row_created = DB_STMT(
     "dist_row_created",
     "UPDATE aws_keys SET aws_key_id = $2, aws_key_arn = $3, updated_at = now() WHERE id = $1");
@@ -305,8 +308,16 @@ static enum km_status ensure_created(struct request *req, struct response *resp,
     };
     struct awskms_key_metadata md;
     rc = awskms_create_key(&d->call, &in, &md);
-    if (rc != KM_OK)
+    if (rc != KM_OK) {
+        /* Refused by AWS (4xx; CreateKey is only retried after throttling), or never sent:
+         * certainly no key was made, so the next run need not search for one. */
+        long st = d->call.err.http_status;
+        if (rc == KM_EINVAL || (st >= 400 && st < 500)) {
+            if (exec_only(req, &q_row_unattempt, &a) == KM_OK)
+                r->attempted = false;
+        }
         return aws_failure(resp, d, rc, "CreateKey");
+    }
     return record_created(req, r, md.key_id, md.arn);
 }
 
