@@ -33,6 +33,13 @@ static struct db_stmt q_set_alias =
 static struct db_stmt q_set_removing =
     DB_STMT("dist_set_removing", "UPDATE distributions SET removing = true WHERE id = $1");
 static struct db_stmt q_delete = DB_STMT("dist_delete", "DELETE FROM distributions WHERE id = $1");
+/* A distribution that never got as far as an AWS call, with its rows: atomically, and only if so. */
+static struct db_stmt q_drop_empty = DB_STMT(
+    "dist_drop_empty",
+    "WITH gone AS (DELETE FROM distributions WHERE id = $1 AND alias_target IS NULL "
+    "  AND NOT EXISTS (SELECT 1 FROM aws_keys WHERE distribution_id = $1 "
+    "                  AND (create_attempted OR aws_key_id IS NOT NULL)) RETURNING id) "
+    "DELETE FROM aws_keys WHERE distribution_id IN (SELECT id FROM gone)");
 static struct db_stmt q_list = DB_STMT(
     "dist_list", "SELECT key_name FROM distributions WHERE provider_name = $1 "
                  "ORDER BY key_name COLLATE \"C\"");
@@ -646,17 +653,11 @@ out:
 static void drop_if_empty(struct request *req, const char *provider, const char *key)
 {
     struct dist d;
-    struct aws_row *rows = NULL;
     struct db_args a = {0};
-    size_t n = 0;
-    if (load_dist(req, provider, key, &d) != KM_OK || d.alias_target != NULL ||
-        load_rows(req, &d, &rows, &n) != KM_OK)
+    if (load_dist(req, provider, key, &d) != KM_OK)
         return;
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].attempted)
-            return;
     db_arg_int(&a, d.id);
-    exec_only(req, &q_delete, &a);
+    exec_only(req, &q_drop_empty, &a);
 }
 
 enum km_status distribute_write(struct request *req, struct response *resp)
