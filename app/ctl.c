@@ -9,17 +9,23 @@
  *   keymgmtctl [-c CONFIG] seal rotate [--batch N]   re-encrypt secrets under the current key
  *   keymgmtctl [-c CONFIG] seal status          count secrets per seal key
  *   keymgmtctl [-c CONFIG] seal verify          open every secret with the configured keys
+ *   keymgmtctl [-c CONFIG] reconcile [PROVIDER] [--repair]
+ *                                               compare records with AWS KMS, fix what is safe
  *
  * It reads the same configuration as keymgmtd and talks to PostgreSQL
  * directly. Commands are rows of a table; each returns an exit code.
  */
 #include "keymgmt/auth.h"
+#include "keymgmt/awskms.h"
 #include "keymgmt/clock.h"
 #include "keymgmt/config.h"
 #include "keymgmt/context.h"
 #include "keymgmt/db.h"
 #include "keymgmt/log.h"
 #include "keymgmt/migrate.h"
+#include "keymgmt/pool.h"
+#include "keymgmt/reconcile.h"
+#include "keymgmt/request.h"
 #include "keymgmt/reseal.h"
 #include "keymgmt/rng.h"
 #include "keymgmt/seal.h"
@@ -244,6 +250,58 @@ static int cmd_seal_verify(struct ctl *c, int argc, char **argv)
     return st.failed == 0 ? 0 : 1;
 }
 
+static struct db_stmt q_providers =
+    DB_STMT("ctl_providers", "SELECT name FROM providers ORDER BY name COLLATE \"C\"");
+
+static int cmd_reconcile(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"repair", no_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+    struct request req;
+    struct reconcile_result res;
+    PGresult *names = NULL;
+    bool repair = false;
+    long remaining = 0, repaired = 0;
+    int opt, rc = 2;
+
+    memset(&req, 0, sizeof(req));
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt != 'r') {
+            fprintf(stderr, "usage: keymgmtctl reconcile [PROVIDER] [--repair]\n");
+            return 2;
+        }
+        repair = true;
+    }
+    if (need_db(c) != 0 || need_seal(c) != 0)
+        return 2;
+    if (c->ctx.kms == NULL &&
+        awskms_client_new(&c->cfg, environ, c->ctx.rng, c->ctx.clock, &c->ctx.kms) != KM_OK)
+        return 2;
+    req.ctx = &c->ctx;
+    req.pool = pool_new();
+    if (optind < argc) {
+        if (reconcile_provider(&req, argv[optind], repair, stdout, &res) != KM_OK)
+            goto out;
+        remaining = res.remaining;
+        repaired = res.repaired;
+    } else {
+        if (db_exec(c->ctx.db, &q_providers, NULL, &names) != KM_OK)
+            goto out;
+        for (int i = 0; i < PQntuples(names); i++) {
+            if (reconcile_provider(&req, PQgetvalue(names, i, 0), repair, stdout, &res) != KM_OK)
+                goto out;
+            remaining += res.remaining;
+            repaired += res.repaired;
+        }
+    }
+    printf("%ld drift(s) repaired, %ld remaining\n", repaired, remaining);
+    rc = remaining == 0 ? 0 : 1;
+out:
+    PQclear(names);
+    pool_free(req.pool);
+    return rc;
+}
+
 static const struct {
     const char *name, *sub;
     ctl_fn fn;
@@ -257,6 +315,8 @@ static const struct {
     {"seal", "generate", cmd_seal_generate, "seal generate             print a new seal key"},
     {"seal", "rotate", cmd_seal_rotate, "seal rotate [--batch N]   re-encrypt secrets under the current key"},
     {"seal", "status", cmd_seal_status, "seal status               count secrets per seal key"},
+    {"reconcile", NULL, cmd_reconcile,
+     "reconcile [PROVIDER] [--repair]  compare records with AWS KMS, fix what is safe"},
     {"seal", "verify", cmd_seal_verify, "seal verify               open every secret with the configured keys"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -298,6 +358,7 @@ int main(int argc, char **argv)
     }
     rc = usage();
 out:
+    awskms_client_free(c.ctx.kms);
     db_free(c.ctx.db);
     auth_state_free(c.ctx.auth);
     if (c.ring_loaded)

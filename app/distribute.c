@@ -124,7 +124,7 @@ static enum km_status exec_only(struct request *req, struct db_stmt *st, const s
     return rc;
 }
 
-static char *lock_name(struct pool *p, const char *provider, const char *key)
+char *distribute_lock_name(struct pool *p, const char *provider, const char *key)
 {
     return pool_printf(p, "keymgmt distribution %s/%s", provider, key);
 }
@@ -471,11 +471,11 @@ out:
 }
 
 /* Lock the pair, load it and its provider, sync it, unlock. */
-static enum km_status sync_pair(struct request *req, struct response *resp, const char *provider,
-                                const char *key)
+enum km_status distribute_sync_pair(struct request *req, struct response *resp,
+                                    const char *provider, const char *key)
 {
     struct dist d;
-    char *lock = lock_name(req->pool, provider, key);
+    char *lock = distribute_lock_name(req->pool, provider, key);
     enum km_status rc = db_lock(req->ctx->db, lock, LOCK_WAIT_MS);
 
     if (rc == KM_ERATE)
@@ -518,7 +518,7 @@ enum km_status distribute_sync_key(struct request *req, struct response *resp, c
     for (int i = 0; i < PQntuples(res); i++) {
         struct response one = {0};
         const char *provider = PQgetvalue(res, i, 0);
-        enum km_status r = sync_pair(req, &one, provider, key);
+        enum km_status r = distribute_sync_pair(req, &one, provider, key);
         if (r != KM_OK) {
             const char *msg = one.errors && json_array_size(one.errors) > 0
                                   ? json_string_value(json_array_get(one.errors, 0))
@@ -696,7 +696,7 @@ enum km_status distribute_write(struct request *req, struct response *resp)
     if (rc == KM_OK)
         rc = upsert_dist(req, resp, purpose, protection, &created);
     if (rc == KM_OK)
-        rc = sync_pair(req, resp, req->params[0], req->params[1]);
+        rc = distribute_sync_pair(req, resp, req->params[0], req->params[1]);
     if (rc != KM_OK && created)
         drop_if_empty(req, req->params[0], req->params[1]);
     if (rc == KM_OK && unknown != NULL) {
@@ -810,7 +810,7 @@ static enum km_status retire_row(struct request *req, struct response *resp, str
 enum km_status distribute_delete(struct request *req, struct response *resp)
 {
     const char *provider = req->params[0], *key = req->params[1];
-    char *lock = lock_name(req->pool, provider, key);
+    char *lock = distribute_lock_name(req->pool, provider, key);
     struct aws_row *rows = NULL;
     size_t n = 0;
     struct db_args a = {0};

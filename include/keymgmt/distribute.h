@@ -33,6 +33,14 @@ enum km_status distribute_delete(struct request *req, struct response *resp);
 enum km_status distribute_sync_key(struct request *req, struct response *resp,
                                    const char *key_name);
 
+/* Lock one (provider, key) pair, bring it in line with its key, unlock. A pair that
+ * does not exist (any more) is fine. Also used by reconciliation after a repair. */
+enum km_status distribute_sync_pair(struct request *req, struct response *resp,
+                                    const char *provider, const char *key);
+
+/* Name of the advisory lock that serialises work on one pair (pool memory). */
+char *distribute_lock_name(struct pool *p, const char *provider, const char *key);
+
 /* Names of the tags keymgmt puts on AWS keys. */
 #define DISTRIBUTE_TAG_KEY "keymgmt:key"
 #define DISTRIBUTE_TAG_VERSION "keymgmt:version"
