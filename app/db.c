@@ -20,6 +20,7 @@ struct db {
     unsigned gen;  /* bumped on every successful connect */
     bool down;     /* last connect failed (log once per outage) */
     int locks;     /* advisory locks held */
+    int used;      /* statements run since the last db_ensure() (the request's start) */
 };
 
 static struct db_stmt q_try_lock =
@@ -109,6 +110,7 @@ static enum km_status db_connect(struct db *db)
 
 enum km_status db_ensure(struct db *db)
 {
+    db->used = 0;
     if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK) {
         /* Read anything the server sent while we were idle: a terminated
          * connection shows up here as an error and CONNECTION_BAD. */
@@ -145,16 +147,12 @@ static enum km_status check(struct db *db, const char *what, PGresult *res)
     return storage ? KM_ESTORAGE : KM_EINTERNAL;
 }
 
-enum km_status db_exec(struct db *db, struct db_stmt *st, const struct db_args *args,
-                       PGresult **res)
+static enum km_status exec_once(struct db *db, struct db_stmt *st, const struct db_args *args,
+                                PGresult **res)
 {
-    static const struct db_args none;
     enum km_status rc;
     PGresult *r = NULL;
 
-    *res = NULL;
-    if (args == NULL)
-        args = &none;
     if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
         return KM_ESTORAGE;
     if (st->gen != db->gen) {
@@ -173,6 +171,26 @@ enum km_status db_exec(struct db *db, struct db_stmt *st, const struct db_args *
         return rc;
     }
     *res = r;
+    return rc;
+}
+
+enum km_status db_exec(struct db *db, struct db_stmt *st, const struct db_args *args,
+                       PGresult **res)
+{
+    static const struct db_args none;
+    bool first = db->used++ == 0;
+
+    *res = NULL;
+    if (args == NULL)
+        args = &none;
+    enum km_status rc = exec_once(db, st, args, res);
+    if (rc == KM_ESTORAGE && first && db->conn != NULL && PQstatus(db->conn) == CONNECTION_BAD) {
+        /* The first statement of a request found the idle connection dead (the server
+         * restarted; db_ensure cannot always tell without a round trip). It never ran:
+         * connect again and run it once more. */
+        if (db_connect(db) == KM_OK)
+            rc = exec_once(db, st, args, res);
+    }
     return rc;
 }
 

@@ -363,6 +363,9 @@ int master_run(const char *config_path, char *const *envp)
 
     m.listen_fd = master_listen(m.cfg.listen, m.cfg.listen_mode, m.cfg.listen_backlog, err,
                                 sizeof(err));
+    /* non-blocking: workers poll it and several may wake for one connection (worker.c) */
+    if (m.listen_fd >= 0)
+        fcntl(m.listen_fd, F_SETFL, fcntl(m.listen_fd, F_GETFL) | O_NONBLOCK);
     if (m.listen_fd < 0) {
         log_msg(LOG_ERROR, "refusing to start", "%s", err);
         goto out;

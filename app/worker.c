@@ -18,30 +18,31 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
 
 static volatile sig_atomic_t worker_stop;
-static volatile sig_atomic_t worker_idle;
 
-/* Idle (blocked in accept): nothing in flight, leave now. Busy: finish first. */
+/* SIGTERM/SIGINT only mark the worker for exit. They are blocked except while the
+ * worker waits in ppoll() for a connection, so they never interrupt libfcgi half-way
+ * through accepting one: a request is either never taken or served to the end. */
 static void on_term(int sig)
 {
     (void)sig;
-    if (worker_idle)
-        _exit(0);
     worker_stop = 1;
 }
 
-static void install_signals(void)
+static void install_signals(sigset_t *wait_mask)
 {
     struct sigaction sa;
-    sigset_t none;
+    sigset_t term;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_term;
     sigemptyset(&sa.sa_mask);
@@ -50,8 +51,27 @@ static void install_signals(void)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigaddset(&term, SIGINT);
+    sigprocmask(SIG_SETMASK, &term, NULL);
+    sigemptyset(wait_mask);
+}
+
+/* Wait until the listening socket has a connection (1) or the worker must stop (0). */
+static int wait_for_connection(int listen_fd, const sigset_t *wait_mask)
+{
+    while (!worker_stop) {
+        struct pollfd p = {listen_fd, POLLIN, 0};
+        int n = ppoll(&p, 1, NULL, wait_mask);
+        if (n > 0 && (p.revents & POLLIN))
+            return 1;
+        if (n < 0 && errno != EINTR) {
+            log_msg(LOG_ERROR, "poll failed", "%s", strerror(errno));
+            return 0;
+        }
+    }
+    return 0;
 }
 
 /* Read the body when it is within the limit; otherwise leave it unread. */
@@ -149,9 +169,10 @@ void worker_run(const struct config *cfg, const struct seal_keyring *ring, int l
 {
     FCGX_Request fr;
     struct km_ctx ctx = {0};
+    sigset_t wait_mask;
     int status = 1;
 
-    install_signals();
+    install_signals(&wait_mask);
     log_emit(LOG_INFO, "worker started", NULL);
     ctx.cfg = cfg;
     ctx.ring = ring;
@@ -166,19 +187,21 @@ void worker_run(const struct config *cfg, const struct seal_keyring *ring, int l
     }
     db_ensure(ctx.db);
 
-    if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+    if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, listen_fd, 0) != 0) {
         log_msg(LOG_ERROR, "worker failed", "cannot initialise FastCGI");
         goto out;
     }
-    while (!worker_stop) {
-        worker_idle = 1;
+    /* The listening socket is non-blocking (master.c): when several workers wake for
+     * one connection, the ones that lose the race get EAGAIN and wait again. */
+    while (wait_for_connection(listen_fd, &wait_mask)) {
         int r = FCGX_Accept_r(&fr);
-        worker_idle = 0;
         if (r < 0) {
-            if (worker_stop || errno == EINTR)
-                continue;
-            log_msg(LOG_ERROR, "accept failed", "%s", strerror(errno));
-            goto out;
+            if (r != -EAGAIN && r != -EWOULDBLOCK) {
+                const struct timespec pause = {0, 10 * 1000000L};
+                log_msg(LOG_WARN, "accept failed", "%s", strerror(-r));
+                nanosleep(&pause, NULL);
+            }
+            continue;
         }
         serve(&fr, &ctx);
         FCGX_Finish_r(&fr);

@@ -6,7 +6,8 @@
  * every request it creates a pool, parses the request, reads the body (only
  * when within max_body_bytes), dispatches, writes the response, logs one line
  * and frees the pool. SIGTERM while idle exits at once; while serving, the
- * request is finished first (graceful drain).
+ * request is finished first (graceful drain): the signal is only let in while
+ * the worker waits for a connection.
  */
 #ifndef KEYMGMT_WORKER_H
 #define KEYMGMT_WORKER_H

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import secret
 from stack import BUILD, Stack
+from test_distribute import Region, aws_keys
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,16 @@ def key_ids(stack):
 
 
 def test_rotation_under_load(own):
-    # some state under the first key
+    region = Region("us-east-2")
+    try:
+        rotation_under_load(own, region)
+    finally:
+        region.emu.stop()
+
+
+def rotation_under_load(own, region):
+    # some state under the first key, including a provider pointing at an emulator
+    region.add_provider(own, "emu")
     for i in range(5):
         assert own.api("POST", "/v1/keymgmt/kms/p%d" % i, {
             "provider": "awskms", "key_collection": "us-east-1",
@@ -125,6 +135,13 @@ def test_rotation_under_load(own):
         assert own.api("POST", "/v1/keymgmt/key/k%d/rotate" % i).status_code == 204
     # tokens still work: the token key itself was resealed
     assert own.api("GET", "/v1/auth/token/lookup-self").status_code == 200
+    # resealed credentials and material still work: distribute a key rotated across the change
+    r = own.api("POST", "/v1/keymgmt/kms/emu/key/k0", {"purpose": "encrypt,decrypt"})
+    assert r.status_code == 204, r.text
+    versions = own.api("GET", "/v1/keymgmt/key/k0").json()["data"]["latest_version"]
+    keys = aws_keys(region.emu, "k0")
+    assert len(keys) == versions > 2
+    assert len({k["material_sha256"] for k in keys.values()}) == versions
 
 
 def test_verify_detects_a_missing_key(own, tmp_path):
