@@ -15,9 +15,12 @@ for src in tests/fuzz/fuzz_*.c; do
     clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer $san -Iinclude \
         $(pkg-config --cflags libpq jansson) -o "$out/$name" "$src" $out/libkeymgmt.a $libs
     mkdir -p "$out/corpus/$name"
+    if [ -d "tests/fuzz/seeds/$name" ]; then cp tests/fuzz/seeds/"$name"/* "$out/corpus/$name/"; fi
+    dict=()
+    if [ -f "tests/fuzz/$name.dict" ]; then dict=(-dict="tests/fuzz/$name.dict"); fi
     echo "== $name (${seconds}s)"
     "$out/$name" -max_total_time="$seconds" -max_len=4096 -artifact_prefix="$out/crashes/$name-" \
-        "$out/corpus/$name" 2>&1 | grep -E "^(#[0-9]+.*DONE|Done|==.*ERROR|SUMMARY)" || true
+        "${dict[@]}" "$out/corpus/$name" 2>&1 | grep -E "^(#[0-9]+.*DONE|Done|==.*ERROR|SUMMARY)" || true
     if ls "$out/crashes/$name-"* >/dev/null 2>&1; then
         echo "fuzz: $name found a crash: $(ls "$out/crashes/$name-"*)"
         exit 1
