@@ -284,6 +284,14 @@ void db_unlock_all(struct db *db)
     db->locks = 0;
 }
 
+json_t *db_column_array(const PGresult *res, int col)
+{
+    json_t *out = json_array();
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(out, json_string(PQgetvalue(res, i, col)));
+    return out;
+}
+
 unsigned char *db_get_bytes(const PGresult *res, int row, int col, size_t *len)
 {
     if (PQgetisnull(res, row, col))

@@ -48,10 +48,13 @@ static struct db_stmt q_of_key = DB_STMT(
                    "ORDER BY provider_name COLLATE \"C\"");
 static struct db_stmt q_key_state = DB_STMT(
     "dist_key_state", "SELECT type, latest_version, min_enabled_version FROM keys WHERE name = $1");
-static struct db_stmt q_rows = DB_STMT(
-    "dist_rows", "SELECT id, version, nonce, create_attempted, aws_key_id, imported, "
-                 "enabled::text, deletion_scheduled FROM aws_keys "
-                 "WHERE distribution_id = $1 ORDER BY version");
+#define ROW_COLUMNS                                                                        \
+    "SELECT id, aws_key_id, key_name, version, nonce, create_attempted, imported, enabled::text, " \
+    "deletion_scheduled FROM aws_keys "
+static struct db_stmt q_rows =
+    DB_STMT("dist_rows", ROW_COLUMNS "WHERE distribution_id = $1 ORDER BY version");
+static struct db_stmt q_provider_rows = DB_STMT(
+    "dist_provider_rows", ROW_COLUMNS "WHERE provider_name = $1 ORDER BY key_name, version, id");
 static struct db_stmt q_row_insert = DB_STMT(
     "dist_row_insert",
     "INSERT INTO aws_keys (distribution_id, provider_name, key_name, version, region, nonce) "
@@ -79,18 +82,6 @@ static struct db_stmt q_versions = DB_STMT(
     "dist_versions", "SELECT version, aws_key_id FROM aws_keys "
                      "WHERE distribution_id = $1 AND aws_key_id IS NOT NULL ORDER BY version");
 
-/* One aws_keys row. Strings are pool memory. */
-struct aws_row {
-    long long id;
-    long version;
-    const char *nonce;
-    bool attempted;
-    const char *key_id; /* NULL until CreateKey answered */
-    bool imported;
-    int enabled;        /* -1 unknown, 0, 1 */
-    bool deletion_scheduled;
-};
-
 /* A distribution being worked on. */
 struct dist {
     long long id;
@@ -102,6 +93,7 @@ struct dist {
     struct provider_info prov;
     struct awskms_target target;
     struct awskms_call call;
+    const char *lock; /* the pair's advisory lock, while held */
 };
 
 static const char *col(const PGresult *res, int row, int c)
@@ -199,40 +191,86 @@ static enum km_status open_provider(struct request *req, struct response *resp, 
     return KM_OK;
 }
 
-/* Load the aws_keys rows of a distribution, in version order. */
-static enum km_status load_rows(struct request *req, struct dist *d, struct aws_row **rows,
-                                size_t *n)
+static enum km_status rows_from(struct request *req, struct db_stmt *st, const struct db_args *a,
+                                struct aws_key_row **rows, size_t *n)
 {
-    struct db_args a = {0};
     PGresult *res = NULL;
-    enum km_status rc;
+    enum km_status rc = db_exec(req->ctx->db, st, a, &res);
 
     *n = 0;
-    db_arg_int(&a, d->id);
-    rc = db_exec(req->ctx->db, &q_rows, &a, &res);
     if (rc != KM_OK)
         goto out;
     *rows = pool_alloc(req->pool, (size_t)(PQntuples(res) + 1) * sizeof(**rows));
     for (int i = 0; i < PQntuples(res); i++) {
-        struct aws_row *r = &(*rows)[(*n)++];
+        struct aws_key_row *r = &(*rows)[(*n)++];
+        const char *en = col(res, i, 7);
         r->id = atoll(PQgetvalue(res, i, 0));
-        r->version = atol(PQgetvalue(res, i, 1));
-        r->nonce = pool_col(req->pool, res, i, 2);
-        r->attempted = strcmp(PQgetvalue(res, i, 3), "t") == 0;
-        r->key_id = pool_col(req->pool, res, i, 4);
-        r->imported = strcmp(PQgetvalue(res, i, 5), "t") == 0;
-        const char *en = col(res, i, 6);
+        r->aws_key_id = pool_col(req->pool, res, i, 1);
+        r->key = pool_col(req->pool, res, i, 2);
+        r->version = atol(PQgetvalue(res, i, 3));
+        r->nonce = pool_col(req->pool, res, i, 4);
+        r->attempted = strcmp(PQgetvalue(res, i, 5), "t") == 0;
+        r->imported = strcmp(PQgetvalue(res, i, 6), "t") == 0;
         r->enabled = en == NULL ? -1 : strcmp(en, "true") == 0;
-        r->deletion_scheduled = strcmp(PQgetvalue(res, i, 7), "t") == 0;
+        r->deletion_scheduled = strcmp(PQgetvalue(res, i, 8), "t") == 0;
     }
 out:
     PQclear(res);
     return rc;
 }
 
+/* The rows of one distribution, in version order. */
+static enum km_status load_rows(struct request *req, struct dist *d, struct aws_key_row **rows,
+                                size_t *n)
+{
+    struct db_args a = {0};
+    db_arg_int(&a, d->id);
+    return rows_from(req, &q_rows, &a, rows, n);
+}
+
+enum km_status distribute_provider_rows(struct request *req, const char *provider,
+                                        struct aws_key_row **rows, size_t *n)
+{
+    struct db_args a = {0};
+    db_arg_text(&a, provider);
+    return rows_from(req, &q_provider_rows, &a, rows, n);
+}
+
+/* Lock a pair and load its distribution. On KM_OK, and on KM_ENOTFOUND (no
+ * distribution), the lock is held: release it with unlock_pair(). */
+static enum km_status lock_pair(struct request *req, struct response *resp, const char *provider,
+                                const char *key, struct dist *d)
+{
+    char *lock = distribute_lock_name(req->pool, provider, key);
+    enum km_status rc = db_lock(req->ctx->db, lock, LOCK_WAIT_MS);
+
+    memset(d, 0, sizeof(*d));
+    if (rc == KM_ERATE)
+        return response_error(resp, KM_ERATE,
+                              "another request is working on key \"%s\" in provider \"%s\"; retry",
+                              key, provider);
+    if (rc != KM_OK)
+        return rc;
+    rc = load_dist(req, provider, key, d);
+    d->lock = lock;
+    if (rc != KM_OK && rc != KM_ENOTFOUND) {
+        db_unlock(req->ctx->db, lock);
+        d->lock = NULL;
+    }
+    return rc;
+}
+
+static void unlock_pair(struct request *req, struct dist *d)
+{
+    provider_info_wipe(&d->prov);
+    if (d->lock != NULL)
+        db_unlock(req->ctx->db, d->lock);
+    d->lock = NULL;
+}
+
 /* ---- single steps, each recorded before the next ------------------------- */
 
-static enum km_status record_created(struct request *req, struct aws_row *r, const char *key_id,
+static enum km_status record_created(struct request *req, struct aws_key_row *r, const char *key_id,
                                      const char *arn)
 {
     struct db_args a = {0};
@@ -241,7 +279,7 @@ static enum km_status record_created(struct request *req, struct aws_row *r, con
     db_arg_text(&a, arn);
     enum km_status rc = exec_only(req, &q_row_created, &a);
     if (rc == KM_OK)
-        r->key_id = pool_strdup(req->pool, key_id);
+        r->aws_key_id = pool_strdup(req->pool, key_id);
     return rc;
 }
 
@@ -278,13 +316,13 @@ static enum km_status find_by_nonce(struct response *resp, struct dist *d,
 
 /* Make sure version r has an AWS key: recover a lost one, or create it. */
 static enum km_status ensure_created(struct request *req, struct response *resp, struct dist *d,
-                                     struct aws_row *r)
+                                     struct aws_key_row *r)
 {
     struct db_args a = {0};
     const char *found = NULL, *arn = NULL;
     enum km_status rc;
 
-    if (r->key_id != NULL)
+    if (r->aws_key_id != NULL)
         return KM_OK;
     if (r->attempted) {
         rc = find_by_nonce(resp, d, r->nonce, &found, &arn);
@@ -329,7 +367,7 @@ static enum km_status ensure_created(struct request *req, struct response *resp,
 }
 
 static enum km_status ensure_imported(struct request *req, struct response *resp, struct dist *d,
-                                      struct aws_row *r)
+                                      struct aws_key_row *r)
 {
     unsigned char *material = NULL;
     size_t len = 0;
@@ -341,7 +379,7 @@ static enum km_status ensure_imported(struct request *req, struct response *resp
     rc = key_material(req, d->key, r->version, &material, &len);
     if (rc != KM_OK)
         goto out;
-    rc = awskms_import_material(&d->call, r->key_id, material, len);
+    rc = awskms_import_material(&d->call, r->aws_key_id, material, len);
     if (rc != KM_OK) {
         rc = aws_failure(resp, d, rc, "ImportKeyMaterial");
         goto out;
@@ -358,14 +396,14 @@ out:
 }
 
 static enum km_status ensure_enabled(struct request *req, struct response *resp, struct dist *d,
-                                     struct aws_row *r, bool want)
+                                     struct aws_key_row *r, bool want)
 {
     struct db_args a = {0};
     enum km_status rc;
 
     if (r->enabled == (int)want)
         return KM_OK;
-    rc = want ? awskms_enable_key(&d->call, r->key_id) : awskms_disable_key(&d->call, r->key_id);
+    rc = want ? awskms_enable_key(&d->call, r->aws_key_id) : awskms_disable_key(&d->call, r->aws_key_id);
     if (rc != KM_OK)
         return aws_failure(resp, d, rc, want ? "EnableKey" : "DisableKey");
     db_arg_int(&a, r->id);
@@ -416,7 +454,7 @@ static enum km_status sync_dist(struct request *req, struct response *resp, stru
 {
     struct db_args a = {0};
     PGresult *res = NULL;
-    struct aws_row *rows = NULL;
+    struct aws_key_row *rows = NULL;
     size_t n = 0;
     long latest, min;
     enum km_status rc;
@@ -464,7 +502,7 @@ static enum km_status sync_dist(struct request *req, struct response *resp, stru
             rc = ensure_enabled(req, resp, d, &rows[i], min == 0 || rows[i].version >= min);
     }
     if (rc == KM_OK)
-        rc = ensure_alias(req, resp, d, rows[n - 1].key_id);
+        rc = ensure_alias(req, resp, d, rows[n - 1].aws_key_id);
 out:
     PQclear(res);
     return rc;
@@ -475,32 +513,18 @@ enum km_status distribute_sync_pair(struct request *req, struct response *resp,
                                     const char *provider, const char *key)
 {
     struct dist d;
-    char *lock = distribute_lock_name(req->pool, provider, key);
-    enum km_status rc = db_lock(req->ctx->db, lock, LOCK_WAIT_MS);
+    enum km_status rc = lock_pair(req, resp, provider, key, &d);
 
-    if (rc == KM_ERATE)
-        return response_error(resp, KM_ERATE,
-                              "another request is working on key \"%s\" in provider \"%s\"; retry",
-                              key, provider);
-    if (rc != KM_OK)
-        return rc;
-    rc = load_dist(req, provider, key, &d);
-    if (rc == KM_ENOTFOUND) {
+    if (rc == KM_ENOTFOUND)
         rc = KM_OK; /* removed meanwhile: nothing to do */
-        goto out;
-    }
-    if (rc == KM_OK && d.removing)
+    else if (rc == KM_OK && d.removing)
         rc = response_error(resp, KM_EINVAL,
                             "key \"%s\" is being removed from provider \"%s\"; DELETE it again to "
                             "finish the removal",
                             key, provider);
-    if (rc == KM_OK)
-        rc = open_provider(req, resp, &d);
-    if (rc == KM_OK)
+    else if (rc == KM_OK && (rc = open_provider(req, resp, &d)) == KM_OK)
         rc = sync_dist(req, resp, &d);
-    provider_info_wipe(&d.prov);
-out:
-    db_unlock(req->ctx->db, lock);
+    unlock_pair(req, &d);
     return rc;
 }
 
@@ -753,21 +777,15 @@ enum km_status distribute_list(struct request *req, struct response *resp)
     PGresult *res = NULL;
     db_arg_text(&a, req->params[0]);
     enum km_status rc = db_exec(req->ctx->db, &q_list, &a, &res);
-    if (rc == KM_OK && PQntuples(res) == 0)
-        rc = response_not_found(resp);
-    else if (rc == KM_OK) {
-        json_t *keys = json_array();
-        for (int i = 0; i < PQntuples(res); i++)
-            json_array_append_new(keys, json_string(PQgetvalue(res, i, 0)));
-        rc = response_data(resp, json_pack("{s:o}", "keys", keys));
-    }
+    if (rc == KM_OK)
+        rc = response_keys(resp, db_column_array(res, 0));
     PQclear(res);
     return rc;
 }
 
 /* Schedule deletion of one version's AWS key (recovering a lost CreateKey first). */
 static enum km_status retire_row(struct request *req, struct response *resp, struct dist *d,
-                                 struct aws_row *r)
+                                 struct aws_key_row *r)
 {
     struct db_args a = {0};
     struct awskms_deletion del;
@@ -776,7 +794,7 @@ static enum km_status retire_row(struct request *req, struct response *resp, str
 
     if (r->deletion_scheduled)
         return KM_OK;
-    if (r->key_id == NULL && r->attempted) {
+    if (r->aws_key_id == NULL && r->attempted) {
         rc = find_by_nonce(resp, d, r->nonce, &found, &arn);
         if (rc == KM_OK && found != NULL)
             rc = record_created(req, r, found, arn);
@@ -784,15 +802,15 @@ static enum km_status retire_row(struct request *req, struct response *resp, str
             return rc;
     }
     db_arg_int(&a, r->id);
-    if (r->key_id == NULL) /* no AWS key was ever made for it */
+    if (r->aws_key_id == NULL) /* no AWS key was ever made for it */
         return exec_only(req, &q_row_forget, &a);
     memset(&del, 0, sizeof(del));
-    rc = awskms_schedule_key_deletion(&d->call, r->key_id, (int)req->ctx->cfg->deletion_window_days,
+    rc = awskms_schedule_key_deletion(&d->call, r->aws_key_id, (int)req->ctx->cfg->deletion_window_days,
                                       &del);
     if (rc != KM_OK && aws_code_is(d, "KMSInvalidStateException")) {
         /* already pending deletion (a lost answer): confirm and record it */
         struct awskms_key_metadata md;
-        enum km_status drc = awskms_describe_key(&d->call, r->key_id, &md);
+        enum km_status drc = awskms_describe_key(&d->call, r->aws_key_id, &md);
         if (drc == KM_OK && strcmp(md.key_state, "PendingDeletion") == 0) {
             rc = KM_OK;
             del.deletion_date = md.deletion_date;
@@ -809,27 +827,19 @@ static enum km_status retire_row(struct request *req, struct response *resp, str
 
 enum km_status distribute_delete(struct request *req, struct response *resp)
 {
-    const char *provider = req->params[0], *key = req->params[1];
-    char *lock = distribute_lock_name(req->pool, provider, key);
-    struct aws_row *rows = NULL;
+    struct aws_key_row *rows = NULL;
     size_t n = 0;
     struct db_args a = {0};
     struct dist d;
-    enum km_status rc = db_lock(req->ctx->db, lock, LOCK_WAIT_MS);
+    enum km_status rc = lock_pair(req, resp, req->params[0], req->params[1], &d);
 
-    if (rc == KM_ERATE)
-        return response_error(resp, KM_ERATE,
-                              "another request is working on key \"%s\" in provider \"%s\"; retry",
-                              key, provider);
-    if (rc != KM_OK)
-        return rc;
-    rc = load_dist(req, provider, key, &d);
-    if (rc == KM_ENOTFOUND) {
-        rc = KM_OK;
+    if (rc != KM_OK) {
+        if (rc == KM_ENOTFOUND)
+            rc = KM_OK; /* absent: nothing to remove */
         goto out;
     }
     db_arg_int(&a, d.id);
-    if (rc == KM_OK && !d.removing)
+    if (!d.removing)
         rc = exec_only(req, &q_set_removing, &a);
     if (rc == KM_OK)
         rc = open_provider(req, resp, &d);
@@ -851,7 +861,6 @@ enum km_status distribute_delete(struct request *req, struct response *resp)
     if (rc == KM_OK)
         rc = exec_only(req, &q_delete, &a);
 out:
-    provider_info_wipe(&d.prov);
-    db_unlock(req->ctx->db, lock);
+    unlock_pair(req, &d);
     return rc;
 }

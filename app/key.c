@@ -288,23 +288,12 @@ out:
     return rc;
 }
 
-/* A 200 {"keys": [...]} from the first column, or 404 {"errors":[]} when empty. */
-static enum km_status list_response(struct response *resp, const PGresult *res)
-{
-    if (PQntuples(res) == 0)
-        return response_not_found(resp);
-    json_t *keys = json_array();
-    for (int i = 0; i < PQntuples(res); i++)
-        json_array_append_new(keys, json_string(PQgetvalue(res, i, 0)));
-    return response_data(resp, json_pack("{s:o}", "keys", keys));
-}
-
 enum km_status key_list(struct request *req, struct response *resp)
 {
     PGresult *res = NULL;
     enum km_status rc = db_exec(req->ctx->db, &q_list, NULL, &res);
     if (rc == KM_OK)
-        rc = list_response(resp, res);
+        rc = response_keys(resp, db_column_array(res, 0));
     PQclear(res);
     return rc;
 }
@@ -316,7 +305,7 @@ enum km_status key_list_providers(struct request *req, struct response *resp)
     db_arg_text(&a, req->params[0]);
     enum km_status rc = db_exec(req->ctx->db, &q_providers, &a, &res);
     if (rc == KM_OK)
-        rc = list_response(resp, res);
+        rc = response_keys(resp, db_column_array(res, 0));
     PQclear(res);
     return rc;
 }

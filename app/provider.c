@@ -268,17 +268,8 @@ enum km_status provider_list(struct request *req, struct response *resp)
 {
     PGresult *res = NULL;
     enum km_status rc = db_exec(req->ctx->db, &q_list, NULL, &res);
-    if (rc != KM_OK)
-        goto out;
-    if (PQntuples(res) == 0) {
-        rc = response_not_found(resp);
-        goto out;
-    }
-    json_t *keys = json_array();
-    for (int i = 0; i < PQntuples(res); i++)
-        json_array_append_new(keys, json_string(PQgetvalue(res, i, 0)));
-    rc = response_data(resp, json_pack("{s:o}", "keys", keys));
-out:
+    if (rc == KM_OK)
+        rc = response_keys(resp, db_column_array(res, 0));
     PQclear(res);
     return rc;
 }

@@ -15,10 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct db_stmt q_records = DB_STMT(
-    "rec_records", "SELECT id, aws_key_id, key_name, version, nonce, create_attempted, imported, "
-                   "enabled::text, deletion_scheduled FROM aws_keys WHERE provider_name = $1 "
-                   "ORDER BY key_name, version, id");
 static struct db_stmt q_aliases = DB_STMT(
     "rec_aliases", "SELECT alias_name, alias_target, key_name FROM distributions "
                    "WHERE provider_name = $1 AND NOT removing AND alias_target IS NOT NULL");
@@ -81,7 +77,7 @@ static const struct rec_observed *observed_by_nonce(const struct rec_observed *o
     return NULL;
 }
 
-static bool recorded_id(const struct rec_record *r, size_t n, const char *id)
+static bool recorded_id(const struct aws_key_row *r, size_t n, const char *id)
 {
     for (size_t i = 0; i < n; i++)
         if (r[i].aws_key_id != NULL && strcmp(r[i].aws_key_id, id) == 0)
@@ -90,7 +86,7 @@ static bool recorded_id(const struct rec_record *r, size_t n, const char *id)
 }
 
 /* The drift of one recorded key whose AWS key exists, or -1. */
-static int state_drift(const struct rec_record *r, const char *state)
+static int state_drift(const struct aws_key_row *r, const char *state)
 {
     bool pending = strcmp(state, "PendingDeletion") == 0;
     if (r->deletion_scheduled)
@@ -107,14 +103,14 @@ static int state_drift(const struct rec_record *r, const char *state)
 }
 
 static void add(struct drift *out, size_t max, size_t *n, enum drift_kind k,
-                const struct rec_record *r, const struct rec_observed *o, const struct rec_alias *a)
+                const struct aws_key_row *r, const struct rec_observed *o, const struct rec_alias *a)
 {
     if (*n < max)
         out[*n] = (struct drift){k, r, o, a};
     (*n)++;
 }
 
-size_t reconcile_compare(const struct rec_record *records, size_t nrec,
+size_t reconcile_compare(const struct aws_key_row *records, size_t nrec,
                          const struct rec_observed *observed, size_t nobs,
                          const struct rec_alias *expected, size_t nexp,
                          const struct rec_alias *actual, size_t nact, const char *prefix,
@@ -123,7 +119,7 @@ size_t reconcile_compare(const struct rec_record *records, size_t nrec,
     size_t n = 0;
 
     for (size_t i = 0; i < nrec; i++) {
-        const struct rec_record *r = &records[i];
+        const struct aws_key_row *r = &records[i];
         if (r->aws_key_id == NULL) {
             const struct rec_observed *o =
                 r->attempted ? observed_by_nonce(observed, nobs, r->nonce) : NULL;
@@ -179,7 +175,7 @@ size_t reconcile_compare(const struct rec_record *records, size_t nrec,
 /* ---- gathering ----------------------------------------------------------- */
 
 struct views {
-    struct rec_record *records;
+    struct aws_key_row *records;
     size_t nrec;
     struct rec_observed *observed;
     size_t nobs;
@@ -195,41 +191,23 @@ static const char *pcol(struct pool *p, const PGresult *res, int row, int c)
 static enum km_status load_records(struct request *req, const char *provider, struct views *v)
 {
     struct db_args a = {0};
-    PGresult *res = NULL, *ares = NULL;
-    enum km_status rc;
+    PGresult *res = NULL;
+    enum km_status rc = distribute_provider_rows(req, provider, &v->records, &v->nrec);
 
     db_arg_text(&a, provider);
-    rc = db_exec(req->ctx->db, &q_records, &a, &res);
     if (rc == KM_OK)
-        rc = db_exec(req->ctx->db, &q_aliases, &a, &ares);
+        rc = db_exec(req->ctx->db, &q_aliases, &a, &res);
     if (rc != KM_OK)
         goto out;
-    v->nrec = (size_t)PQntuples(res);
-    v->records = pool_alloc(req->pool, (v->nrec + 1) * sizeof(*v->records));
-    for (size_t i = 0; i < v->nrec; i++) {
-        struct rec_record *r = &v->records[i];
-        int row = (int)i;
-        const char *en = PQgetisnull(res, row, 7) ? NULL : PQgetvalue(res, row, 7);
-        r->id = atoll(PQgetvalue(res, row, 0));
-        r->aws_key_id = pcol(req->pool, res, row, 1);
-        r->key = pcol(req->pool, res, row, 2);
-        r->version = atol(PQgetvalue(res, row, 3));
-        r->nonce = pcol(req->pool, res, row, 4);
-        r->attempted = strcmp(PQgetvalue(res, row, 5), "t") == 0;
-        r->imported = strcmp(PQgetvalue(res, row, 6), "t") == 0;
-        r->enabled = en == NULL ? -1 : strcmp(en, "true") == 0;
-        r->deletion_scheduled = strcmp(PQgetvalue(res, row, 8), "t") == 0;
-    }
-    v->nexp = (size_t)PQntuples(ares);
+    v->nexp = (size_t)PQntuples(res);
     v->expected = pool_alloc(req->pool, (v->nexp + 1) * sizeof(*v->expected));
     for (size_t i = 0; i < v->nexp; i++) {
-        v->expected[i].name = pcol(req->pool, ares, (int)i, 0);
-        v->expected[i].target = pcol(req->pool, ares, (int)i, 1);
-        v->expected[i].key = pcol(req->pool, ares, (int)i, 2);
+        v->expected[i].name = pcol(req->pool, res, (int)i, 0);
+        v->expected[i].target = pcol(req->pool, res, (int)i, 1);
+        v->expected[i].key = pcol(req->pool, res, (int)i, 2);
     }
 out:
     PQclear(res);
-    PQclear(ares);
     return rc;
 }
 

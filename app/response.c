@@ -70,6 +70,15 @@ enum km_status response_data(struct response *r, json_t *data)
     return KM_OK;
 }
 
+enum km_status response_keys(struct response *r, json_t *keys)
+{
+    if (json_array_size(keys) == 0) {
+        json_decref(keys);
+        return response_not_found(r);
+    }
+    return response_data(r, json_pack("{s:o}", "keys", keys));
+}
+
 void response_warn(struct response *r, const char *msg)
 {
     if (r->warnings == NULL)

@@ -20,6 +20,7 @@
 
 #include "keymgmt/status.h"
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -83,6 +84,9 @@ enum km_status db_lock(struct db *db, const char *name, long timeout_ms);
 void db_unlock(struct db *db, const char *name);
 /* Release every advisory lock this connection holds (end of request). */
 void db_unlock_all(struct db *db);
+
+/* One text column of every row, as a new JSON array of strings. */
+json_t *db_column_array(const PGresult *res, int col);
 
 /* Copy a bytea column out of a text-format result (malloc'd, free() it). */
 unsigned char *db_get_bytes(const PGresult *res, int row, int col, size_t *len);

@@ -22,6 +22,26 @@
 #include "keymgmt/request.h"
 #include "keymgmt/response.h"
 
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One AWS key keymgmt made: a row of aws_keys. Strings are pool memory. */
+struct aws_key_row {
+    long long id;
+    const char *aws_key_id; /* NULL until CreateKey answered */
+    const char *key;
+    long version;
+    const char *nonce;      /* also the keymgmt:nonce tag on the AWS key */
+    bool attempted;         /* a CreateKey was (maybe) sent */
+    bool imported;
+    int enabled;            /* last EnableKey/DisableKey applied: -1 unknown, 0, 1 */
+    bool deletion_scheduled;
+};
+
+/* Every aws_keys row of a provider, past distributions included, by key and version. */
+enum km_status distribute_provider_rows(struct request *req, const char *provider,
+                                        struct aws_key_row **rows, size_t *n);
+
 enum km_status distribute_write(struct request *req, struct response *resp);
 enum km_status distribute_read(struct request *req, struct response *resp);
 enum km_status distribute_list(struct request *req, struct response *resp);

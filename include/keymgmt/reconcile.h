@@ -24,6 +24,7 @@
 #ifndef KEYMGMT_RECONCILE_H
 #define KEYMGMT_RECONCILE_H
 
+#include "keymgmt/distribute.h"
 #include "keymgmt/status.h"
 
 #include <stdbool.h>
@@ -44,19 +45,6 @@ enum drift_kind {
     DRIFT_MISSING,
 };
 
-/* One aws_keys row. */
-struct rec_record {
-    long long id;
-    const char *aws_key_id; /* NULL when CreateKey never answered */
-    const char *key;
-    long version;
-    const char *nonce;
-    bool attempted;
-    bool imported;
-    int enabled; /* -1 unknown, 0, 1 */
-    bool deletion_scheduled;
-};
-
 /* One AWS key as observed. */
 struct rec_observed {
     const char *key_id;
@@ -74,7 +62,7 @@ struct rec_alias {
 
 struct drift {
     enum drift_kind kind;
-    const struct rec_record *record;     /* NULL for untracked keys and unknown aliases */
+    const struct aws_key_row *record;     /* NULL for untracked keys and unknown aliases */
     const struct rec_observed *observed; /* NULL when AWS has nothing */
     const struct rec_alias *alias;       /* alias drifts */
 };
@@ -87,7 +75,7 @@ bool reconcile_repairable(enum drift_kind k);
  * prefix ("alias/keymgmt/"): observed aliases under it that no live distribution
  * expects are reported. Returns the number of drifts written (at most max).
  */
-size_t reconcile_compare(const struct rec_record *records, size_t nrec,
+size_t reconcile_compare(const struct aws_key_row *records, size_t nrec,
                          const struct rec_observed *observed, size_t nobs,
                          const struct rec_alias *expected, size_t nexp,
                          const struct rec_alias *actual, size_t nact, const char *prefix,

@@ -37,6 +37,8 @@ enum km_status response_not_found(struct response *r);
 /* Take ownership of data (an object). */
 enum km_status response_data(struct response *r, json_t *data);
 void response_warn(struct response *r, const char *msg);
+/* A list answer: 200 {"keys": [...]}, or 404 {"errors":[]} when empty. Steals keys. */
+enum km_status response_keys(struct response *r, json_t *keys);
 
 /*
  * Render: *code is the HTTP status; returns the body (malloc'd) or NULL for an

@@ -71,8 +71,20 @@ class Stack:
 
     def down(self):
         self.script("down", check=False)
+        reports = self.sanitizer_reports()
         if os.environ.get("KEYMGMT_KEEP_STACK") != "1":
             subprocess.run(["rm", "-rf", self.var], check=False)
+        # under `make asan`, a sanitizer report from any keymgmtd process fails the run
+        assert not reports, "sanitizer reports in keymgmtd.log:\n" + "\n".join(reports[:20])
+
+    def sanitizer_reports(self):
+        path = os.path.join(self.var, "log", "keymgmtd.log")
+        if not os.path.exists(path):
+            return []
+        with open(path, errors="replace") as f:
+            return [l.rstrip() for l in f
+                    if "ERROR: AddressSanitizer" in l or "ERROR: LeakSanitizer" in l
+                    or "runtime error:" in l]
 
     # -- processes ---------------------------------------------------------
     def pidfile(self, name):

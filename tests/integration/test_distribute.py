@@ -47,6 +47,20 @@ class Region:
         self.session_token = session_token
         self.emu = start_emulator(self.access_key, self.secret_key, session_token=session_token,
                                   region=region)
+        self.warm_up()
+
+    def warm_up(self):
+        """The emulator makes its RSA-4096 wrapping key on first use, which can take longer
+        than the tests' short aws_timeout: make it now, then forget the key."""
+        import botocore.session
+        c = botocore.session.get_session().create_client(
+            "kms", region_name=self.region, endpoint_url=self.emu.url,
+            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+            aws_session_token=self.session_token)
+        kid = c.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+        c.get_parameters_for_import(KeyId=kid, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                    WrappingKeySpec="RSA_4096")
+        self.emu.reset()
 
     def credentials(self):
         c = {"access_key": self.access_key, "secret_key": self.secret_key,

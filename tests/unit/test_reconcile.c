@@ -7,14 +7,14 @@
 
 #define PREFIX "alias/keymgmt/"
 
-static struct rec_record rec(long long id, const char *aws, long version, int enabled,
+static struct aws_key_row rec(long long id, const char *aws, long version, int enabled,
                              bool scheduled)
 {
-    struct rec_record r = {id, aws, "k", version, "nonce", true, true, enabled, scheduled};
+    struct aws_key_row r = {id, aws, "k", version, "nonce", true, true, enabled, scheduled};
     return r;
 }
 
-static size_t compare(const struct rec_record *r, size_t nr, const struct rec_observed *o,
+static size_t compare(const struct aws_key_row *r, size_t nr, const struct rec_observed *o,
                       size_t no, const struct rec_alias *e, size_t ne, const struct rec_alias *a,
                       size_t na, struct drift *out)
 {
@@ -24,7 +24,7 @@ static size_t compare(const struct rec_record *r, size_t nr, const struct rec_ob
 static void test_in_line(void **state)
 {
     (void)state;
-    struct rec_record r[] = {rec(1, "id1", 1, 0, false), rec(2, "id2", 2, 1, false),
+    struct aws_key_row r[] = {rec(1, "id1", 1, 0, false), rec(2, "id2", 2, 1, false),
                              rec(3, "id3", 1, 0, true)};
     struct rec_observed o[] = {{"id1", "arn1", "Disabled", "n1"},
                                {"id2", "arn2", "Enabled", "n2"},
@@ -39,7 +39,7 @@ static void test_in_line(void **state)
 static void test_state_drifts(void **state)
 {
     (void)state;
-    struct rec_record r[] = {rec(1, "a", 1, 1, false), rec(2, "b", 2, 0, false),
+    struct aws_key_row r[] = {rec(1, "a", 1, 1, false), rec(2, "b", 2, 0, false),
                              rec(3, "c", 3, 1, false), rec(4, "d", 4, 1, true),
                              rec(5, "e", 5, 1, false), rec(6, "f", 6, 1, false),
                              rec(7, "g", 7, 1, true)};
@@ -65,7 +65,7 @@ static void test_state_drifts(void **state)
 static void test_unknown_enabled_state_is_no_drift(void **state)
 {
     (void)state;
-    struct rec_record r[] = {rec(1, "a", 1, -1, false)};
+    struct aws_key_row r[] = {rec(1, "a", 1, -1, false)};
     struct rec_observed o[] = {{"a", "", "Disabled", "n"}};
     struct drift d[16];
     assert_int_equal(compare(r, 1, o, 1, NULL, 0, NULL, 0, d), 0);
@@ -74,7 +74,7 @@ static void test_unknown_enabled_state_is_no_drift(void **state)
 static void test_adoptable_and_untracked(void **state)
 {
     (void)state;
-    struct rec_record r[] = {{1, NULL, "k", 1, "lost", true, false, -1, false},
+    struct aws_key_row r[] = {{1, NULL, "k", 1, "lost", true, false, -1, false},
                              {2, NULL, "k", 2, "never", false, false, -1, false}};
     struct rec_observed o[] = {{"x", "arnx", "PendingImport", "lost"},
                                {"y", "arny", "PendingImport", "lost"}, /* a second one */
@@ -118,7 +118,7 @@ static void test_aliases(void **state)
 static void test_output_capped(void **state)
 {
     (void)state;
-    struct rec_record r[] = {rec(1, "a", 1, 1, false), rec(2, "b", 2, 1, false)};
+    struct aws_key_row r[] = {rec(1, "a", 1, 1, false), rec(2, "b", 2, 1, false)};
     struct drift d[1];
     /* both missing: the count is complete even when only one fits */
     assert_int_equal(reconcile_compare(r, 2, NULL, 0, NULL, 0, NULL, 0, PREFIX, d, 1), 2);
