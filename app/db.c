@@ -77,6 +77,13 @@ void db_free(struct db *db)
     free(db);
 }
 
+/* Server notices ("relation already exists, skipping") are not for operators. */
+static void drop_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static enum km_status db_connect(struct db *db)
 {
     /* Later keywords win over the connection string's, except dbname which expands it. */
@@ -100,6 +107,7 @@ static enum km_status db_connect(struct db *db)
         db->conn = NULL;
         return KM_ESTORAGE;
     }
+    PQsetNoticeProcessor(db->conn, drop_notice, NULL);
     if (db->down)
         log_emit(LOG_INFO, "storage reconnected", NULL);
     db->down = false;
