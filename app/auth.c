@@ -31,15 +31,14 @@ static struct db_stmt q_key_get =
     DB_STMT("auth_key_get", "SELECT sealed FROM secrets WHERE name = $1");
 static struct db_stmt q_key_put = DB_STMT(
     "auth_key_put", "INSERT INTO secrets (name, sealed) VALUES ($1, $2) ON CONFLICT DO NOTHING");
-static struct db_stmt q_lookup = DB_STMT(
-    "auth_lookup", "SELECT accessor, array_to_string(policies, ',') FROM tokens "
-                   "WHERE hash = $1 AND (expires_at IS NULL OR expires_at > now())");
-static struct db_stmt q_create =
-    DB_STMT("auth_create", "INSERT INTO tokens (accessor, hash, policies, display_name, expires_at) "
-                           "VALUES ($1, $2, string_to_array($3, ','), $4, "
-                           "CASE WHEN $5::bigint > 0 THEN now() + make_interval(secs => $5::bigint) END)");
-static struct db_stmt q_revoke =
-    DB_STMT("auth_revoke", "DELETE FROM tokens WHERE accessor = $1");
+static struct db_stmt q_lookup =
+    DB_STMT("auth_lookup", "SELECT accessor, array_to_string(policies, ',') FROM tokens "
+                           "WHERE hash = $1 AND (expires_at IS NULL OR expires_at > now())");
+static struct db_stmt q_create = DB_STMT(
+    "auth_create", "INSERT INTO tokens (accessor, hash, policies, display_name, expires_at) "
+                   "VALUES ($1, $2, string_to_array($3, ','), $4, "
+                   "CASE WHEN $5::bigint > 0 THEN now() + make_interval(secs => $5::bigint) END)");
+static struct db_stmt q_revoke = DB_STMT("auth_revoke", "DELETE FROM tokens WHERE accessor = $1");
 
 struct auth_state *auth_state_new(void)
 {

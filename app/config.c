@@ -318,8 +318,7 @@ static char *read_file(const char *path, char *err, size_t errlen)
     return buf;
 }
 
-int config_load(struct config *cfg, const char *path, char *const *envp, char *err,
-                size_t errlen)
+int config_load(struct config *cfg, const char *path, char *const *envp, char *err, size_t errlen)
 {
     int rc = -1;
     char *text = NULL;

@@ -220,7 +220,8 @@ static int cmd_seal_rotate(struct ctl *c, int argc, char **argv)
     if (need_db(c) != 0 || need_seal(c) != 0)
         return 1;
     if (reseal_run(&c->ctx, batch, &st) != KM_OK) {
-        fprintf(stderr, "keymgmtctl: seal rotation stopped (see the log); run it again to resume\n");
+        fprintf(stderr,
+                "keymgmtctl: seal rotation stopped (see the log); run it again to resume\n");
         return 1;
     }
     print_seal_stats(c, &st);
@@ -313,11 +314,13 @@ static const struct {
      "token create [--policy P] [--ttl SECONDS] [--display-name N]"},
     {"token", "revoke", cmd_token_revoke, "token revoke ACCESSOR"},
     {"seal", "generate", cmd_seal_generate, "seal generate             print a new seal key"},
-    {"seal", "rotate", cmd_seal_rotate, "seal rotate [--batch N]   re-encrypt secrets under the current key"},
+    {"seal", "rotate", cmd_seal_rotate,
+     "seal rotate [--batch N]   re-encrypt secrets under the current key"},
     {"seal", "status", cmd_seal_status, "seal status               count secrets per seal key"},
     {"reconcile", NULL, cmd_reconcile,
      "reconcile [PROVIDER] [--repair]  compare records with AWS KMS, fix what is safe"},
-    {"seal", "verify", cmd_seal_verify, "seal verify               open every secret with the configured keys"},
+    {"seal", "verify", cmd_seal_verify,
+     "seal verify               open every secret with the configured keys"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -17,10 +17,10 @@ struct db {
     char timeout[16];
     char options[64];
     char *app;
-    unsigned gen;  /* bumped on every successful connect */
-    bool down;     /* last connect failed (log once per outage) */
-    int locks;     /* advisory locks held */
-    int used;      /* statements run since the last db_ensure() (the request's start) */
+    unsigned gen; /* bumped on every successful connect */
+    bool down;    /* last connect failed (log once per outage) */
+    int locks;    /* advisory locks held */
+    int used;     /* statements run since the last db_ensure() (the request's start) */
 };
 
 static struct db_stmt q_try_lock =
@@ -87,10 +87,10 @@ static void drop_notice(void *arg, const char *message)
 static enum km_status db_connect(struct db *db)
 {
     /* Later keywords win over the connection string's, except dbname which expands it. */
-    const char *keys[] = {"dbname",      "connect_timeout", "options",  "application_name",
+    const char *keys[] = {"dbname",     "connect_timeout", "options",          "application_name",
                           "keepalives", "keepalives_idle", "tcp_user_timeout", NULL};
-    const char *vals[] = {db->conninfo, db->timeout, db->options, db->app, "1", "30", "30000",
-                          NULL};
+    const char *vals[] = {db->conninfo, db->timeout, db->options, db->app,
+                          "1",          "30",        "30000",     NULL};
 
     PQfinish(db->conn);
     db->conn = PQconnectdbParams(keys, vals, 1);

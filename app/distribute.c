@@ -26,29 +26,31 @@ static struct db_stmt q_get = DB_STMT(
                 "WHERE provider_name = $1 AND key_name = $2");
 static struct db_stmt q_insert = DB_STMT(
     "dist_insert",
-    "INSERT INTO distributions (provider_name, key_name, purpose, protection, alias_name, alias_ts) "
+    "INSERT INTO distributions (provider_name, key_name, purpose, protection, alias_name, "
+    "alias_ts) "
     "VALUES ($1, $2, string_to_array($3, ','), $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id");
 static struct db_stmt q_set_alias =
     DB_STMT("dist_set_alias", "UPDATE distributions SET alias_target = $2 WHERE id = $1");
 static struct db_stmt q_set_removing =
     DB_STMT("dist_set_removing", "UPDATE distributions SET removing = true WHERE id = $1");
 static struct db_stmt q_delete = DB_STMT("dist_delete", "DELETE FROM distributions WHERE id = $1");
-/* A distribution that never got as far as an AWS call, with its rows: atomically, and only if so. */
-static struct db_stmt q_drop_empty = DB_STMT(
-    "dist_drop_empty",
-    "WITH gone AS (DELETE FROM distributions WHERE id = $1 AND alias_target IS NULL "
-    "  AND NOT EXISTS (SELECT 1 FROM aws_keys WHERE distribution_id = $1 "
-    "                  AND (create_attempted OR aws_key_id IS NOT NULL)) RETURNING id) "
-    "DELETE FROM aws_keys WHERE distribution_id IN (SELECT id FROM gone)");
-static struct db_stmt q_list = DB_STMT(
-    "dist_list", "SELECT key_name FROM distributions WHERE provider_name = $1 "
-                 "ORDER BY key_name COLLATE \"C\"");
-static struct db_stmt q_of_key = DB_STMT(
-    "dist_of_key", "SELECT provider_name FROM distributions WHERE key_name = $1 "
-                   "ORDER BY provider_name COLLATE \"C\"");
+/* A distribution that never got as far as an AWS call, with its rows: atomically, and only if so.
+ */
+static struct db_stmt q_drop_empty =
+    DB_STMT("dist_drop_empty",
+            "WITH gone AS (DELETE FROM distributions WHERE id = $1 AND alias_target IS NULL "
+            "  AND NOT EXISTS (SELECT 1 FROM aws_keys WHERE distribution_id = $1 "
+            "                  AND (create_attempted OR aws_key_id IS NOT NULL)) RETURNING id) "
+            "DELETE FROM aws_keys WHERE distribution_id IN (SELECT id FROM gone)");
+static struct db_stmt q_list =
+    DB_STMT("dist_list", "SELECT key_name FROM distributions WHERE provider_name = $1 "
+                         "ORDER BY key_name COLLATE \"C\"");
+static struct db_stmt q_of_key =
+    DB_STMT("dist_of_key", "SELECT provider_name FROM distributions WHERE key_name = $1 "
+                           "ORDER BY provider_name COLLATE \"C\"");
 static struct db_stmt q_key_state = DB_STMT(
     "dist_key_state", "SELECT type, latest_version, min_enabled_version FROM keys WHERE name = $1");
-#define ROW_COLUMNS                                                                        \
+#define ROW_COLUMNS                                                                                \
     "SELECT id, aws_key_id, key_name, version, nonce, create_attempted, imported, enabled::text, " \
     "deletion_scheduled FROM aws_keys "
 static struct db_stmt q_rows =
@@ -59,12 +61,12 @@ static struct db_stmt q_row_insert = DB_STMT(
     "dist_row_insert",
     "INSERT INTO aws_keys (distribution_id, provider_name, key_name, version, region, nonce) "
     "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (distribution_id, version) DO NOTHING");
-static struct db_stmt q_row_attempt = DB_STMT(
-    "dist_row_attempt",
-    "UPDATE aws_keys SET create_attempted = true, updated_at = now() WHERE id = $1");
-static struct db_stmt q_row_unattempt = DB_STMT(
-    "dist_row_unattempt",
-    "UPDATE aws_keys SET create_attempted = false, updated_at = now() WHERE id = $1");
+static struct db_stmt q_row_attempt =
+    DB_STMT("dist_row_attempt",
+            "UPDATE aws_keys SET create_attempted = true, updated_at = now() WHERE id = $1");
+static struct db_stmt q_row_unattempt =
+    DB_STMT("dist_row_unattempt",
+            "UPDATE aws_keys SET create_attempted = false, updated_at = now() WHERE id = $1");
 static struct db_stmt q_row_created = DB_STMT(
     "dist_row_created",
     "UPDATE aws_keys SET aws_key_id = $2, aws_key_arn = $3, updated_at = now() WHERE id = $1");
@@ -73,11 +75,12 @@ static struct db_stmt q_row_imported = DB_STMT(
     "UPDATE aws_keys SET imported = true, enabled = true, updated_at = now() WHERE id = $1");
 static struct db_stmt q_row_enabled = DB_STMT(
     "dist_row_enabled", "UPDATE aws_keys SET enabled = $2, updated_at = now() WHERE id = $1");
-static struct db_stmt q_row_deleted = DB_STMT(
-    "dist_row_deleted",
-    "UPDATE aws_keys SET deletion_scheduled = true, deletion_date = to_timestamp($2::double precision), "
-    "updated_at = now() WHERE id = $1");
-static struct db_stmt q_row_forget = DB_STMT("dist_row_forget", "DELETE FROM aws_keys WHERE id = $1");
+static struct db_stmt q_row_deleted =
+    DB_STMT("dist_row_deleted", "UPDATE aws_keys SET deletion_scheduled = true, deletion_date = "
+                                "to_timestamp($2::double precision), "
+                                "updated_at = now() WHERE id = $1");
+static struct db_stmt q_row_forget =
+    DB_STMT("dist_row_forget", "DELETE FROM aws_keys WHERE id = $1");
 static struct db_stmt q_versions = DB_STMT(
     "dist_versions", "SELECT version, aws_key_id FROM aws_keys "
                      "WHERE distribution_id = $1 AND aws_key_id IS NOT NULL ORDER BY version");
@@ -133,9 +136,8 @@ static enum km_status aws_failure(struct response *resp, struct dist *d, enum km
                        d->call.err.request_id, "attempts", d->call.err.attempts));
     if (rc == KM_EINVAL)
         return response_error(resp, KM_EINVAL, "%s", d->call.err.message);
-    return response_error(resp, KM_EPROVIDER, "%s", d->call.err.message[0]
-                                                        ? d->call.err.message
-                                                        : "aws kms: request failed");
+    return response_error(resp, KM_EPROVIDER, "%s",
+                          d->call.err.message[0] ? d->call.err.message : "aws kms: request failed");
 }
 
 static bool aws_code_is(const struct dist *d, const char *code)
@@ -284,8 +286,8 @@ static enum km_status record_created(struct request *req, struct aws_key_row *r,
 }
 
 /* Find the AWS key a lost CreateKey made, by its nonce tag. *found stays NULL when none. */
-static enum km_status find_by_nonce(struct response *resp, struct dist *d,
-                                    const char *nonce, const char **found, const char **arn)
+static enum km_status find_by_nonce(struct response *resp, struct dist *d, const char *nonce,
+                                    const char **found, const char **arn)
 {
     struct awskms_key_list keys;
     enum km_status rc = awskms_list_keys(&d->call, &keys);
@@ -309,8 +311,8 @@ static enum km_status find_by_nonce(struct response *resp, struct dist *d,
     }
     if (*found != NULL)
         log_emit(LOG_INFO, "aws key recovered by tag",
-                 json_pack("{s:s, s:s, s:s}", "provider", d->provider, "key", d->key,
-                           "aws_key_id", *found));
+                 json_pack("{s:s, s:s, s:s}", "provider", d->provider, "key", d->key, "aws_key_id",
+                           *found));
     return KM_OK;
 }
 
@@ -403,7 +405,8 @@ static enum km_status ensure_enabled(struct request *req, struct response *resp,
 
     if (r->enabled == (int)want)
         return KM_OK;
-    rc = want ? awskms_enable_key(&d->call, r->aws_key_id) : awskms_disable_key(&d->call, r->aws_key_id);
+    rc = want ? awskms_enable_key(&d->call, r->aws_key_id)
+              : awskms_disable_key(&d->call, r->aws_key_id);
     if (rc != KM_OK)
         return aws_failure(resp, d, rc, want ? "EnableKey" : "DisableKey");
     db_arg_int(&a, r->id);
@@ -585,7 +588,8 @@ static enum km_status check_purpose(struct request *req, struct response *resp, 
 
     if (json_array_size(list) == 0)
         return response_error(resp, KM_EINVAL, "purpose is required: encrypt, decrypt or both");
-    json_array_foreach(list, i, e) {
+    json_array_foreach(list, i, e)
+    {
         const char *p = json_string_value(e);
         size_t k = 0;
         while (k < 2 && strcmp(p, purposes[k]) != 0)
@@ -760,10 +764,10 @@ enum km_status distribute_read(struct request *req, struct response *resp)
         json_array_append_new(purpose, json_stringn(s, len));
         s = comma ? comma + 1 : NULL;
     }
-    rc = response_data(resp, json_pack("{s:s, s:O, s:s, s:O}", "name",
-                                       pool_printf(req->pool, "%s-%ld", d.key, d.alias_ts),
-                                       "purpose", purpose, "protection", d.protection, "versions",
-                                       versions));
+    rc = response_data(resp,
+                       json_pack("{s:s, s:O, s:s, s:O}", "name",
+                                 pool_printf(req->pool, "%s-%ld", d.key, d.alias_ts), "purpose",
+                                 purpose, "protection", d.protection, "versions", versions));
 out:
     json_decref(purpose);
     json_decref(versions);
@@ -805,8 +809,8 @@ static enum km_status retire_row(struct request *req, struct response *resp, str
     if (r->aws_key_id == NULL) /* no AWS key was ever made for it */
         return exec_only(req, &q_row_forget, &a);
     memset(&del, 0, sizeof(del));
-    rc = awskms_schedule_key_deletion(&d->call, r->aws_key_id, (int)req->ctx->cfg->deletion_window_days,
-                                      &del);
+    rc = awskms_schedule_key_deletion(&d->call, r->aws_key_id,
+                                      (int)req->ctx->cfg->deletion_window_days, &del);
     if (rc != KM_OK && aws_code_is(d, "KMSInvalidStateException")) {
         /* already pending deletion (a lost answer): confirm and record it */
         struct awskms_key_metadata md;

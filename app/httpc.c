@@ -491,8 +491,8 @@ enum km_status httpc_send(struct httpc *h, const struct httpc_retry_policy *poli
         const char *c = NULL;
         if (rc == KM_OK && resp->status >= 400 && error_code != NULL)
             c = error_code(ctx, resp, code, sizeof(code));
-        bool again = policy->unsafe ? httpc_should_retry_unsafe(resp, c)
-                                    : httpc_should_retry(resp, c);
+        bool again =
+            policy->unsafe ? httpc_should_retry_unsafe(resp, c) : httpc_should_retry(resp, c);
         if (attempt == max || !again)
             return rc;
         long delay = httpc_backoff_ms(policy->rng, attempt - 1, policy->backoff_unit_ms);

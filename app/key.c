@@ -17,26 +17,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct db_stmt q_update = DB_STMT(
-    "key_update",
-    "UPDATE keys SET min_enabled_version = COALESCE($2::integer, min_enabled_version), "
-    "    deletion_allowed = COALESCE($3::boolean, deletion_allowed), updated_at = now() "
-    "WHERE name = $1 AND ($4::text IS NULL OR type = $4::text) "
-    "  AND ($2::integer IS NULL OR $2::integer <= latest_version) "
-    "RETURNING latest_version");
-static struct db_stmt q_get = DB_STMT(
-    "key_get", "SELECT type, latest_version, min_enabled_version, deletion_allowed "
-               "FROM keys WHERE name = $1");
-static struct db_stmt q_insert = DB_STMT(
-    "key_insert", "INSERT INTO keys (name, type, deletion_allowed, min_enabled_version) "
-                  "VALUES ($1, $2, COALESCE($3::boolean, false), COALESCE($4::integer, 0)) "
-                  "ON CONFLICT (name) DO NOTHING RETURNING name");
+static struct db_stmt q_update =
+    DB_STMT("key_update",
+            "UPDATE keys SET min_enabled_version = COALESCE($2::integer, min_enabled_version), "
+            "    deletion_allowed = COALESCE($3::boolean, deletion_allowed), updated_at = now() "
+            "WHERE name = $1 AND ($4::text IS NULL OR type = $4::text) "
+            "  AND ($2::integer IS NULL OR $2::integer <= latest_version) "
+            "RETURNING latest_version");
+static struct db_stmt q_get =
+    DB_STMT("key_get", "SELECT type, latest_version, min_enabled_version, deletion_allowed "
+                       "FROM keys WHERE name = $1");
+static struct db_stmt q_insert =
+    DB_STMT("key_insert", "INSERT INTO keys (name, type, deletion_allowed, min_enabled_version) "
+                          "VALUES ($1, $2, COALESCE($3::boolean, false), COALESCE($4::integer, 0)) "
+                          "ON CONFLICT (name) DO NOTHING RETURNING name");
 static struct db_stmt q_insert_version = DB_STMT(
     "key_insert_version",
     "INSERT INTO key_versions (key_name, version, material, public_key) VALUES ($1, $2, $3, $4)");
-static struct db_stmt q_bump = DB_STMT(
-    "key_bump", "UPDATE keys SET latest_version = latest_version + 1, updated_at = now() "
-                "WHERE name = $1 RETURNING latest_version");
+static struct db_stmt q_bump =
+    DB_STMT("key_bump", "UPDATE keys SET latest_version = latest_version + 1, updated_at = now() "
+                        "WHERE name = $1 RETURNING latest_version");
 static struct db_stmt q_read = DB_STMT(
     "key_read",
     "SELECT k.type, k.deletion_allowed, k.min_enabled_version, k.latest_version, v.version, "
@@ -45,11 +45,11 @@ static struct db_stmt q_read = DB_STMT(
     "FROM keys k JOIN key_versions v ON v.key_name = k.name WHERE k.name = $1 ORDER BY v.version");
 static struct db_stmt q_list =
     DB_STMT("key_list", "SELECT name FROM keys ORDER BY name COLLATE \"C\"");
-static struct db_stmt q_delete = DB_STMT(
-    "key_delete", "DELETE FROM keys WHERE name = $1 AND deletion_allowed RETURNING name");
-static struct db_stmt q_providers = DB_STMT(
-    "key_providers",
-    "SELECT provider_name FROM distributions WHERE key_name = $1 ORDER BY provider_name COLLATE \"C\"");
+static struct db_stmt q_delete =
+    DB_STMT("key_delete", "DELETE FROM keys WHERE name = $1 AND deletion_allowed RETURNING name");
+static struct db_stmt q_providers =
+    DB_STMT("key_providers", "SELECT provider_name FROM distributions WHERE key_name = $1 ORDER BY "
+                             "provider_name COLLATE \"C\"");
 static struct db_stmt q_material = DB_STMT(
     "key_material", "SELECT material FROM key_versions WHERE key_name = $1 AND version = $2");
 
@@ -65,8 +65,8 @@ struct key_write {
     const char *name;
     bool has_type;
     enum key_type type;
-    const char *min;  /* decimal text or NULL */
-    const char *del;  /* "true"/"false" or NULL */
+    const char *min; /* decimal text or NULL */
+    const char *del; /* "true"/"false" or NULL */
     char minbuf[24];
 };
 
@@ -90,8 +90,8 @@ static enum km_status insert_version(struct request *req, const char *name, long
     PGresult *res = NULL;
     enum km_status rc = KM_EINTERNAL;
 
-    if (seal_encrypt(req->ctx->ring, req->ctx->rng, key_seal_ad(req->pool, name, version),
-                     material, len, &blob, &bloblen) != SEAL_OK)
+    if (seal_encrypt(req->ctx->ring, req->ctx->rng, key_seal_ad(req->pool, name, version), material,
+                     len, &blob, &bloblen) != SEAL_OK)
         goto out;
     db_arg_text(&a, name);
     db_arg_int(&a, version);
@@ -276,12 +276,12 @@ enum km_status key_read(struct request *req, struct response *resp)
             json_object_set_new(ver, "public_key", json_string(pem));
         json_object_set_new(versions, PQgetvalue(res, i, 4), ver);
     }
-    rc = response_data(
-        resp, json_pack("{s:s, s:s, s:b, s:I, s:I, s:O}", "name", req->params[0], "type",
-                        PQgetvalue(res, 0, 0), "deletion_allowed",
-                        strcmp(PQgetvalue(res, 0, 1), "t") == 0, "min_enabled_version",
-                        (json_int_t)atoll(PQgetvalue(res, 0, 2)), "latest_version",
-                        (json_int_t)atoll(PQgetvalue(res, 0, 3)), "keys", versions));
+    rc = response_data(resp,
+                       json_pack("{s:s, s:s, s:b, s:I, s:I, s:O}", "name", req->params[0], "type",
+                                 PQgetvalue(res, 0, 0), "deletion_allowed",
+                                 strcmp(PQgetvalue(res, 0, 1), "t") == 0, "min_enabled_version",
+                                 (json_int_t)atoll(PQgetvalue(res, 0, 2)), "latest_version",
+                                 (json_int_t)atoll(PQgetvalue(res, 0, 3)), "keys", versions));
 out:
     json_decref(versions);
     PQclear(res);

@@ -15,8 +15,8 @@
 
 static const struct {
     const char *name;
-    int kind;      /* EVP_PKEY_RSA, EVP_PKEY_EC, or 0 for symmetric */
-    int param;     /* RSA bits or EC curve NID */
+    int kind;  /* EVP_PKEY_RSA, EVP_PKEY_EC, or 0 for symmetric */
+    int param; /* RSA bits or EC curve NID */
 } types[KEY_TYPE_COUNT] = {
     [KEY_AES256_GCM96] = {"aes256-gcm96", 0, 0},
     [KEY_RSA_2048] = {"rsa-2048", EVP_PKEY_RSA, 2048},
@@ -71,8 +71,7 @@ static EVP_PKEY *generate_pkey(enum key_type t)
     EVP_PKEY *pk = NULL;
     if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1)
         goto out;
-    if (types[t].kind == EVP_PKEY_RSA &&
-        EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, types[t].param) != 1)
+    if (types[t].kind == EVP_PKEY_RSA && EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, types[t].param) != 1)
         goto out;
     if (types[t].kind == EVP_PKEY_EC &&
         EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx, types[t].param) != 1)
@@ -100,8 +99,8 @@ static unsigned char *pkcs8_der(EVP_PKEY *pk, size_t *len)
     return out;
 }
 
-int keygen_generate(enum key_type t, const struct rng *rng, unsigned char **material,
-                    size_t *len, char **pub)
+int keygen_generate(enum key_type t, const struct rng *rng, unsigned char **material, size_t *len,
+                    char **pub)
 {
     EVP_PKEY *pk = NULL;
     unsigned char *buf = NULL;

@@ -29,10 +29,10 @@
 #define MAX_BACKOFF_MS 30000
 
 struct slot {
-    pid_t pid;           /* 0 when not running */
-    int64_t started;     /* monotonic ms */
-    int64_t respawn_at;  /* monotonic ms; 0 = now */
-    int crashes;         /* consecutive quick abnormal exits */
+    pid_t pid;          /* 0 when not running */
+    int64_t started;    /* monotonic ms */
+    int64_t respawn_at; /* monotonic ms; 0 = now */
+    int crashes;        /* consecutive quick abnormal exits */
 };
 
 struct master {
@@ -361,8 +361,8 @@ int master_run(const char *config_path, char *const *envp)
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    m.listen_fd = master_listen(m.cfg.listen, m.cfg.listen_mode, m.cfg.listen_backlog, err,
-                                sizeof(err));
+    m.listen_fd =
+        master_listen(m.cfg.listen, m.cfg.listen_mode, m.cfg.listen_backlog, err, sizeof(err));
     /* non-blocking: workers poll it and several may wake for one connection (worker.c) */
     if (m.listen_fd >= 0)
         fcntl(m.listen_fd, F_SETFL, fcntl(m.listen_fd, F_GETFL) | O_NONBLOCK);

@@ -160,8 +160,8 @@ static int apply_one(PGconn *conn, const char *dir, const struct migration *mg, 
     }
     PQclear(r);
     r = PQexecParams(conn,
-                     "INSERT INTO schema_migrations (version, name, sha256) VALUES ($1, $2, $3)",
-                     3, NULL, params, NULL, NULL, 0);
+                     "INSERT INTO schema_migrations (version, name, sha256) VALUES ($1, $2, $3)", 3,
+                     NULL, params, NULL, NULL, 0);
     if (exec_ok(conn, r, "migrations", err, errlen) != 0 ||
         simple(conn, "COMMIT", err, errlen) != 0) {
         rollback(conn);

@@ -74,13 +74,15 @@ static int parse_kvpairs(json_t *v, struct param_value *out)
     size_t i;
 
     if (json_is_object(v)) {
-        json_object_foreach(v, k, e) {
+        json_object_foreach(v, k, e)
+        {
             if (!json_is_string(e))
                 goto fail;
             json_object_set(kv, k, e);
         }
     } else if (json_is_array(v)) {
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             if (!json_is_string(e))
                 goto fail;
             const char *s = json_string_value(e);
@@ -132,7 +134,8 @@ static int parse_comma_slice(json_t *v, struct param_value *out)
             s = comma + 1;
         }
     } else if (json_is_array(v)) {
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             if (!json_is_string(e)) {
                 json_decref(list);
                 return -1;
@@ -210,7 +213,8 @@ int params_parse(const struct param_spec *specs, size_t n, json_t *body, struct 
     }
     names = json_array();
     if (body != NULL) {
-        json_object_foreach(body, k, v) {
+        json_object_foreach(body, k, v)
+        {
             if (find_spec(specs, n, k) == NULL)
                 json_array_append_new(names, json_string(k));
         }
@@ -243,7 +247,8 @@ char *params_unknown_warning(json_t *unknown)
     json_array_foreach(unknown, i, e) cap += json_string_length(e) + 1;
     char *buf = xmalloc(cap);
     size_t len = (size_t)snprintf(buf, cap, "Endpoint ignored these unrecognized parameters: [");
-    json_array_foreach(unknown, i, e) {
+    json_array_foreach(unknown, i, e)
+    {
         len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? " " : "", json_string_value(e));
     }
     snprintf(buf + len, cap - len, "]");

@@ -35,7 +35,8 @@ static struct db_stmt q_get = DB_STMT(
     "provider_get", "SELECT provider, key_collection, credentials FROM providers WHERE name = $1");
 static struct db_stmt q_list =
     DB_STMT("provider_list", "SELECT name FROM providers ORDER BY name COLLATE \"C\"");
-static struct db_stmt q_delete = DB_STMT("provider_delete", "DELETE FROM providers WHERE name = $1");
+static struct db_stmt q_delete =
+    DB_STMT("provider_delete", "DELETE FROM providers WHERE name = $1");
 
 enum { P_PROVIDER, P_KEY_COLLECTION, P_CREDENTIALS, P_COUNT };
 static const struct param_spec write_params[P_COUNT] = {
@@ -102,7 +103,8 @@ int provider_check_credentials(json_t *creds, bool allow_http, char *err, size_t
     const char *k;
     json_t *v;
 
-    json_object_foreach(creds, k, v) {
+    json_object_foreach(creds, k, v)
+    {
         if (!known_credential(k)) {
             snprintf(err, errlen,
                      "unknown credential \"%.64s\": awskms accepts access_key, secret_key, "

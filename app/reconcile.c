@@ -23,19 +23,20 @@ static struct db_stmt q_adopt = DB_STMT(
                  "WHERE id = $1 AND aws_key_id IS NULL");
 static struct db_stmt q_forget_enabled = DB_STMT(
     "rec_forget_enabled", "UPDATE aws_keys SET enabled = NULL, updated_at = now() WHERE id = $1");
-static struct db_stmt q_forget_imported = DB_STMT(
-    "rec_forget_imported", "UPDATE aws_keys SET imported = false, enabled = NULL, "
-                           "updated_at = now() WHERE id = $1");
-static struct db_stmt q_forget_alias = DB_STMT(
-    "rec_forget_alias", "UPDATE distributions SET alias_target = NULL "
-                        "WHERE provider_name = $1 AND key_name = $2");
+static struct db_stmt q_forget_imported =
+    DB_STMT("rec_forget_imported", "UPDATE aws_keys SET imported = false, enabled = NULL, "
+                                   "updated_at = now() WHERE id = $1");
+static struct db_stmt q_forget_alias =
+    DB_STMT("rec_forget_alias", "UPDATE distributions SET alias_target = NULL "
+                                "WHERE provider_name = $1 AND key_name = $2");
 
 static const struct {
     const char *name;
     bool repairable;
     const char *what;
 } kinds[] = {
-    [DRIFT_ADOPTABLE] = {"adoptable", true, "CreateKey's answer was lost; the key is found by its tag"},
+    [DRIFT_ADOPTABLE] = {"adoptable", true,
+                         "CreateKey's answer was lost; the key is found by its tag"},
     [DRIFT_DISABLED] = {"disabled", true, "disabled outside keymgmt"},
     [DRIFT_ENABLED] = {"enabled", true, "enabled outside keymgmt"},
     [DRIFT_PENDING_DELETION] = {"pending-deletion", true, "scheduled for deletion outside keymgmt"},
@@ -103,7 +104,8 @@ static int state_drift(const struct aws_key_row *r, const char *state)
 }
 
 static void add(struct drift *out, size_t max, size_t *n, enum drift_kind k,
-                const struct aws_key_row *r, const struct rec_observed *o, const struct rec_alias *a)
+                const struct aws_key_row *r, const struct rec_observed *o,
+                const struct rec_alias *a)
 {
     if (*n < max)
         out[*n] = (struct drift){k, r, o, a};
@@ -235,15 +237,16 @@ static enum km_status observe(struct awskms_call *call, struct views *v)
         rc = awskms_describe_key(call, keys.items[i].key_id, &md);
         if (rc != KM_OK)
             return rc;
-        v->observed[v->nobs++] = (struct rec_observed){keys.items[i].key_id, keys.items[i].arn,
-                                                       md.key_state, nonce};
+        v->observed[v->nobs++] =
+            (struct rec_observed){keys.items[i].key_id, keys.items[i].arn, md.key_state, nonce};
     }
     rc = awskms_list_aliases(call, NULL, &al);
     if (rc != KM_OK)
         return rc;
     v->actual = pool_alloc(call->pool, (al.n + 1) * sizeof(*v->actual));
     for (size_t i = 0; i < al.n; i++)
-        v->actual[v->nact++] = (struct rec_alias){al.items[i].name, al.items[i].target_key_id, NULL};
+        v->actual[v->nact++] =
+            (struct rec_alias){al.items[i].name, al.items[i].target_key_id, NULL};
     return KM_OK;
 }
 

@@ -13,8 +13,8 @@ static const struct {
     const char *name;
     enum op op;
 } methods[] = {
-    {"GET", OP_READ},     {"HEAD", OP_READ},      {"POST", OP_WRITE},
-    {"PUT", OP_WRITE},    {"DELETE", OP_DELETE},  {"LIST", OP_LIST},
+    {"GET", OP_READ},  {"HEAD", OP_READ},     {"POST", OP_WRITE},
+    {"PUT", OP_WRITE}, {"DELETE", OP_DELETE}, {"LIST", OP_LIST},
 };
 
 static int hexval(char c)

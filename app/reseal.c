@@ -37,10 +37,9 @@ static struct sealed_table tables[] = {
              "count(*) FILTER (WHERE substring(sealed from 2 for 8) <> $1) FROM secrets"),
      DB_STMT("reseal_secrets_all", "SELECT name, NULL, sealed FROM secrets ORDER BY name")},
     {"providers", "provider:%s",
-     DB_STMT("reseal_providers_batch",
-             "SELECT name, NULL, credentials FROM providers "
-             "WHERE substring(credentials from 2 for 8) <> $1 "
-             "ORDER BY name LIMIT $2 FOR UPDATE SKIP LOCKED"),
+     DB_STMT("reseal_providers_batch", "SELECT name, NULL, credentials FROM providers "
+                                       "WHERE substring(credentials from 2 for 8) <> $1 "
+                                       "ORDER BY name LIMIT $2 FOR UPDATE SKIP LOCKED"),
      DB_STMT("reseal_providers_update",
              "UPDATE providers SET credentials = $3 "
              "WHERE name = $1 AND $2::text IS NULL AND credentials = $4"),
@@ -50,19 +49,17 @@ static struct sealed_table tables[] = {
      DB_STMT("reseal_providers_all", "SELECT name, NULL, credentials FROM providers "
                                      "WHERE credentials IS NOT NULL ORDER BY name")},
     {"key_versions", "key:%s:%s",
-     DB_STMT("reseal_versions_batch",
-             "SELECT key_name, version::text, material FROM key_versions "
-             "WHERE substring(material from 2 for 8) <> $1 "
-             "ORDER BY key_name, version LIMIT $2 FOR UPDATE SKIP LOCKED"),
+     DB_STMT("reseal_versions_batch", "SELECT key_name, version::text, material FROM key_versions "
+                                      "WHERE substring(material from 2 for 8) <> $1 "
+                                      "ORDER BY key_name, version LIMIT $2 FOR UPDATE SKIP LOCKED"),
      DB_STMT("reseal_versions_update",
              "UPDATE key_versions SET material = $3 "
              "WHERE key_name = $1 AND version = $2::integer AND material = $4"),
      DB_STMT("reseal_versions_count",
              "SELECT count(*) FILTER (WHERE substring(material from 2 for 8) = $1), "
              "count(*) FILTER (WHERE substring(material from 2 for 8) <> $1) FROM key_versions"),
-     DB_STMT("reseal_versions_all",
-             "SELECT key_name, version::text, material FROM key_versions "
-             "ORDER BY key_name, version")},
+     DB_STMT("reseal_versions_all", "SELECT key_name, version::text, material FROM key_versions "
+                                    "ORDER BY key_name, version")},
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 

@@ -91,8 +91,7 @@ static char *dump(json_t *v)
     return json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
-char *response_render(struct response *r, const char *request_id, const char *mount_type,
-                      int *code)
+char *response_render(struct response *r, const char *request_id, const char *mount_type, int *code)
 {
     char *out = NULL;
     json_t *body = NULL;
@@ -114,9 +113,8 @@ char *response_render(struct response *r, const char *request_id, const char *mo
         *code = 200;
         body = json_pack("{s:s, s:s, s:b, s:i, s:O, s:n, s:O, s:n, s:s}", "request_id", request_id,
                          "lease_id", "", "renewable", 0, "lease_duration", 0, "data",
-                         r->data ? r->data : json_null(),
-                         "wrap_info", "warnings", r->warnings ? r->warnings : json_null(), "auth",
-                         "mount_type", mount_type);
+                         r->data ? r->data : json_null(), "wrap_info", "warnings",
+                         r->warnings ? r->warnings : json_null(), "auth", "mount_type", mount_type);
     } else {
         *code = 204;
         return NULL;

@@ -120,7 +120,8 @@ void router_dispatch(struct request *req, struct response *resp)
         if (rc == KM_OK)
             rc = auth_check(req, m == ROUTE_FOUND ? route->cap : CAP_NONE);
         if (rc != KM_OK) {
-            response_error(resp, rc, "%s", rc == KM_EPERM ? "permission denied" : "storage unavailable");
+            response_error(resp, rc, "%s",
+                           rc == KM_EPERM ? "permission denied" : "storage unavailable");
             return;
         }
     }

@@ -23,8 +23,8 @@ static void derive_id(struct seal_key *k)
     static const char label[] = "keymgmt seal key id";
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
-    HMAC(EVP_sha256(), k->key, SEAL_KEY_BYTES, (const unsigned char *)label, sizeof(label) - 1,
-         mac, &maclen);
+    HMAC(EVP_sha256(), k->key, SEAL_KEY_BYTES, (const unsigned char *)label, sizeof(label) - 1, mac,
+         &maclen);
     memcpy(k->id, mac, SEAL_ID_BYTES);
     OPENSSL_cleanse(mac, sizeof(mac));
 }
@@ -84,8 +84,7 @@ int seal_keyring_add(struct seal_keyring *ring, const struct seal_key *k)
     return 0;
 }
 
-int seal_keyring_load(struct seal_keyring *ring, const struct config *cfg, char *err,
-                      size_t errlen)
+int seal_keyring_load(struct seal_keyring *ring, const struct config *cfg, char *err, size_t errlen)
 {
     struct seal_key k;
     int rc = -1;

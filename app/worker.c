@@ -136,8 +136,8 @@ static void serve(FCGX_Request *fr, struct km_ctx *ctx)
 
     const char *method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
     const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
-    enum km_status rc = request_parse_target(&req, method ? method : "", uri ? uri : "", err,
-                                             sizeof(err));
+    enum km_status rc =
+        request_parse_target(&req, method ? method : "", uri ? uri : "", err, sizeof(err));
     if (rc != KM_OK) {
         response_error(&resp, rc, "%s", err);
         goto render;
@@ -151,7 +151,7 @@ static void serve(FCGX_Request *fr, struct km_ctx *ctx)
     router_dispatch(&req, &resp);
 
 render:
-    db_rollback(ctx->db); /* a handler never leaves a transaction open ... */
+    db_rollback(ctx->db);   /* a handler never leaves a transaction open ... */
     db_unlock_all(ctx->db); /* ... nor a lock held */
     body = response_render(&resp, req.id, "keymgmt", &code);
     write_response(fr, code, body, method != NULL && strcmp(method, "HEAD") == 0);
@@ -179,8 +179,8 @@ void worker_run(const struct config *cfg, const struct seal_keyring *ring, int l
     ctx.rng = &rng_system;
     ctx.clock = &clock_system;
     ctx.auth = auth_state_new();
-    ctx.db = db_new(cfg->database_url, cfg->db_connect_timeout, cfg->db_statement_timeout,
-                    "keymgmtd");
+    ctx.db =
+        db_new(cfg->database_url, cfg->db_connect_timeout, cfg->db_statement_timeout, "keymgmtd");
     if (awskms_client_new(cfg, environ, ctx.rng, ctx.clock, &ctx.kms) != KM_OK) {
         log_msg(LOG_ERROR, "worker failed", "cannot initialise the AWS KMS client");
         goto out;

@@ -17,11 +17,11 @@
 #include <stddef.h>
 
 struct config {
-    char *listen;              /* unix socket path, "unix:PATH" or "HOST:PORT" */
-    long listen_mode;          /* permissions of a unix socket */
+    char *listen;     /* unix socket path, "unix:PATH" or "HOST:PORT" */
+    long listen_mode; /* permissions of a unix socket */
     long listen_backlog;
-    long workers;              /* 0 = two per CPU */
-    long shutdown_timeout;     /* seconds a draining worker may take */
+    long workers;          /* 0 = two per CPU */
+    long shutdown_timeout; /* seconds a draining worker may take */
     char *pid_file;
     char *log_level;
     char *database_url;        /* libpq connection string or URI */
@@ -37,10 +37,10 @@ struct config {
     long aws_timeout;          /* milliseconds, whole call */
     char *aws_ca_bundle;
     long aws_max_attempts;
-    long aws_backoff_unit;     /* milliseconds that one "second" of SDK backoff lasts */
+    long aws_backoff_unit; /* milliseconds that one "second" of SDK backoff lasts */
     char *alias_prefix;
     long deletion_window_days;
-    char *migrations_dir;      /* keymgmtctl migrate */
+    char *migrations_dir; /* keymgmtctl migrate */
 };
 
 /* The table, for documentation and tests. */
@@ -58,12 +58,10 @@ int config_apply_env(struct config *cfg, char *const *envp, char *err, size_t er
 /* Cross-field checks after all sources are applied. */
 int config_validate(const struct config *cfg, char *err, size_t errlen);
 /* Defaults + file (may be NULL) + environment + validation. */
-int config_load(struct config *cfg, const char *path, char *const *envp, char *err,
-                size_t errlen);
+int config_load(struct config *cfg, const char *path, char *const *envp, char *err, size_t errlen);
 /* Keep the old value of every non-reloadable key that `next` changed; report the
  * first such key in `changed` (or "" when none). */
-void config_keep_static(struct config *next, const struct config *cur, char *changed,
-                        size_t len);
+void config_keep_static(struct config *next, const struct config *cur, char *changed, size_t len);
 void config_free(struct config *cfg);
 
 /* Workers to start: cfg->workers, or two per online CPU when 0. */

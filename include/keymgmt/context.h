@@ -22,8 +22,8 @@ struct km_ctx {
     const struct seal_keyring *ring; /* seal keys */
     const struct rng *rng;
     const struct clock *clock;
-    struct auth_state *auth;         /* cached token hashing key */
-    struct awskms_client *kms;       /* the worker's AWS KMS client */
+    struct auth_state *auth;   /* cached token hashing key */
+    struct awskms_client *kms; /* the worker's AWS KMS client */
 };
 
 #endif

@@ -33,9 +33,12 @@ struct pool;
 struct db_stmt {
     const char *name; /* unique across the program */
     const char *sql;
-    unsigned gen;     /* connection generation it was prepared on */
+    unsigned gen; /* connection generation it was prepared on */
 };
-#define DB_STMT(n, q) {(n), (q), 0}
+#define DB_STMT(n, q)                                                                              \
+    {                                                                                              \
+        (n), (q), 0                                                                                \
+    }
 
 struct db_args {
     int n;
@@ -45,7 +48,7 @@ struct db_args {
     char numbuf[DB_MAX_ARGS][24];
 };
 
-void db_arg_text(struct db_args *a, const char *s); /* NULL → SQL NULL */
+void db_arg_text(struct db_args *a, const char *s);            /* NULL → SQL NULL */
 void db_arg_bytes(struct db_args *a, const void *p, size_t n); /* NULL → SQL NULL */
 void db_arg_int(struct db_args *a, long long v);
 void db_arg_bool(struct db_args *a, bool v);

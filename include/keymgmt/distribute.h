@@ -31,10 +31,10 @@ struct aws_key_row {
     const char *aws_key_id; /* NULL until CreateKey answered */
     const char *key;
     long version;
-    const char *nonce;      /* also the keymgmt:nonce tag on the AWS key */
-    bool attempted;         /* a CreateKey was (maybe) sent */
+    const char *nonce; /* also the keymgmt:nonce tag on the AWS key */
+    bool attempted;    /* a CreateKey was (maybe) sent */
     bool imported;
-    int enabled;            /* last EnableKey/DisableKey applied: -1 unknown, 0, 1 */
+    int enabled; /* last EnableKey/DisableKey applied: -1 unknown, 0, 1 */
     bool deletion_scheduled;
 };
 

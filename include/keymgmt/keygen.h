@@ -39,8 +39,8 @@ bool keygen_type_asymmetric(enum key_type t);
  * Generate material for a type: `material` and `len` receive the secret,
  * `public_pem` (malloc'd, NULL for symmetric types) the public key. 0 on success.
  */
-int keygen_generate(enum key_type t, const struct rng *rng, unsigned char **material,
-                    size_t *len, char **public_pem);
+int keygen_generate(enum key_type t, const struct rng *rng, unsigned char **material, size_t *len,
+                    char **public_pem);
 
 /* Derive the public key PEM from stored asymmetric material (DER PKCS#8). */
 char *keygen_public_from_material(const unsigned char *material, size_t len);

@@ -30,11 +30,11 @@ struct param_spec {
 
 struct param_value {
     bool present;
-    const char *s;    /* PARAM_STRING: borrowed from the body */
-    long long i;      /* PARAM_INT */
-    bool b;           /* PARAM_BOOL */
-    json_t *kv;       /* PARAM_KVPAIRS: object of strings (owned) */
-    json_t *list;     /* PARAM_COMMA_SLICE: array of strings (owned) */
+    const char *s; /* PARAM_STRING: borrowed from the body */
+    long long i;   /* PARAM_INT */
+    bool b;        /* PARAM_BOOL */
+    json_t *kv;    /* PARAM_KVPAIRS: object of strings (owned) */
+    json_t *list;  /* PARAM_COMMA_SLICE: array of strings (owned) */
 };
 
 /*

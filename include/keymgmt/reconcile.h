@@ -62,7 +62,7 @@ struct rec_alias {
 
 struct drift {
     enum drift_kind kind;
-    const struct aws_key_row *record;     /* NULL for untracked keys and unknown aliases */
+    const struct aws_key_row *record;    /* NULL for untracked keys and unknown aliases */
     const struct rec_observed *observed; /* NULL when AWS has nothing */
     const struct rec_alias *alias;       /* alias drifts */
 };

@@ -26,20 +26,20 @@ struct km_ctx;
 struct request {
     struct pool *pool;
     struct km_ctx *ctx;
-    char id[37];                /* request id (uuid) */
-    const char *method;         /* as received */
+    char id[37];        /* request id (uuid) */
+    const char *method; /* as received */
     enum op op;
-    const char *path;           /* raw path, for logs */
+    const char *path;                 /* raw path, for logs */
     char *segs[REQUEST_MAX_SEGMENTS]; /* decoded segments after /v1/ */
     size_t nseg;
-    const char *token;          /* client token or NULL */
-    const char *body_raw;       /* body bytes (NUL-terminated) or NULL */
+    const char *token;    /* client token or NULL */
+    const char *body_raw; /* body bytes (NUL-terminated) or NULL */
     size_t body_len;
     bool body_too_large;
-    json_t *body;               /* parsed body object or NULL (owned) */
+    json_t *body;                           /* parsed body object or NULL (owned) */
     const char *params[REQUEST_MAX_PARAMS]; /* route captures, in pattern order */
     size_t nparams;
-    const char *accessor;       /* accessor of the authenticated token */
+    const char *accessor; /* accessor of the authenticated token */
 };
 
 /*

@@ -22,10 +22,10 @@
 struct km_ctx;
 
 struct reseal_stats {
-    long resealed;   /* blobs re-encrypted under the current key */
-    long current;    /* blobs already under the current key */
-    long other;      /* blobs under another key (status) */
-    long failed;     /* blobs that did not open with the keyring (verify) */
+    long resealed; /* blobs re-encrypted under the current key */
+    long current;  /* blobs already under the current key */
+    long other;    /* blobs under another key (status) */
+    long failed;   /* blobs that did not open with the keyring (verify) */
 };
 
 /* Re-encrypt everything not under the current key, `batch` rows at a time. */

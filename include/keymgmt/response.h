@@ -19,8 +19,8 @@
 
 struct response {
     enum km_status status;
-    json_t *data;     /* envelope "data" */
-    json_t *raw;      /* unenveloped body */
+    json_t *data; /* envelope "data" */
+    json_t *raw;  /* unenveloped body */
     int raw_code;
     json_t *warnings; /* array of strings or NULL */
     json_t *errors;   /* array of strings or NULL */

@@ -29,9 +29,9 @@
 
 enum seal_result {
     SEAL_OK = 0,
-    SEAL_EFORMAT,  /* not a sealed blob */
-    SEAL_EKEY,     /* sealed under a key this keyring does not hold */
-    SEAL_EAUTH,    /* authentication failed: tampered, or wrong associated data */
+    SEAL_EFORMAT, /* not a sealed blob */
+    SEAL_EKEY,    /* sealed under a key this keyring does not hold */
+    SEAL_EAUTH,   /* authentication failed: tampered, or wrong associated data */
     SEAL_EINTERNAL,
 };
 

@@ -8,7 +8,7 @@
 #define PREFIX "alias/keymgmt/"
 
 static struct aws_key_row rec(long long id, const char *aws, long version, int enabled,
-                             bool scheduled)
+                              bool scheduled)
 {
     struct aws_key_row r = {id, aws, "k", version, "nonce", true, true, enabled, scheduled};
     return r;
@@ -25,7 +25,7 @@ static void test_in_line(void **state)
 {
     (void)state;
     struct aws_key_row r[] = {rec(1, "id1", 1, 0, false), rec(2, "id2", 2, 1, false),
-                             rec(3, "id3", 1, 0, true)};
+                              rec(3, "id3", 1, 0, true)};
     struct rec_observed o[] = {{"id1", "arn1", "Disabled", "n1"},
                                {"id2", "arn2", "Enabled", "n2"},
                                {"id3", "arn3", "PendingDeletion", "n3"},
@@ -40,18 +40,20 @@ static void test_state_drifts(void **state)
 {
     (void)state;
     struct aws_key_row r[] = {rec(1, "a", 1, 1, false), rec(2, "b", 2, 0, false),
-                             rec(3, "c", 3, 1, false), rec(4, "d", 4, 1, true),
-                             rec(5, "e", 5, 1, false), rec(6, "f", 6, 1, false),
-                             rec(7, "g", 7, 1, true)};
-    struct rec_observed o[] = {{"a", "", "Disabled", "n"},        {"b", "", "Enabled", "n"},
-                               {"c", "", "PendingDeletion", "n"}, {"d", "", "Disabled", "n"},
+                              rec(3, "c", 3, 1, false), rec(4, "d", 4, 1, true),
+                              rec(5, "e", 5, 1, false), rec(6, "f", 6, 1, false),
+                              rec(7, "g", 7, 1, true)};
+    struct rec_observed o[] = {{"a", "", "Disabled", "n"},
+                               {"b", "", "Enabled", "n"},
+                               {"c", "", "PendingDeletion", "n"},
+                               {"d", "", "Disabled", "n"},
                                {"e", "", "PendingImport", "n"}};
     struct drift d[16];
     size_t n = compare(r, 7, o, 5, NULL, 0, NULL, 0, d);
     assert_int_equal(n, 6);
-    const enum drift_kind want[] = {DRIFT_DISABLED, DRIFT_ENABLED, DRIFT_PENDING_DELETION,
-                                    DRIFT_NOT_PENDING_DELETION, DRIFT_NOT_IMPORTED,
-                                    DRIFT_MISSING};
+    const enum drift_kind want[] = {DRIFT_DISABLED,         DRIFT_ENABLED,
+                                    DRIFT_PENDING_DELETION, DRIFT_NOT_PENDING_DELETION,
+                                    DRIFT_NOT_IMPORTED,     DRIFT_MISSING};
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(d[i].kind, want[i]);
         assert_ptr_equal(d[i].record, &r[i]);
@@ -75,7 +77,7 @@ static void test_adoptable_and_untracked(void **state)
 {
     (void)state;
     struct aws_key_row r[] = {{1, NULL, "k", 1, "lost", true, false, -1, false},
-                             {2, NULL, "k", 2, "never", false, false, -1, false}};
+                              {2, NULL, "k", 2, "never", false, false, -1, false}};
     struct rec_observed o[] = {{"x", "arnx", "PendingImport", "lost"},
                                {"y", "arny", "PendingImport", "lost"}, /* a second one */
                                {"z", "arnz", "Enabled", "stranger"},
@@ -98,8 +100,8 @@ static void test_adoptable_and_untracked(void **state)
 static void test_aliases(void **state)
 {
     (void)state;
-    struct rec_alias e[] = {{PREFIX "a-1", "ka", "a"}, {PREFIX "b-1", "kb", "b"},
-                            {PREFIX "c-1", "kc", "c"}};
+    struct rec_alias e[] = {
+        {PREFIX "a-1", "ka", "a"}, {PREFIX "b-1", "kb", "b"}, {PREFIX "c-1", "kc", "c"}};
     struct rec_alias a[] = {{PREFIX "a-1", "ka", NULL},
                             {PREFIX "b-1", "elsewhere", NULL},
                             {PREFIX "stray-1", "kq", NULL},
