@@ -862,40 +862,78 @@ static enum km_status paginate(struct awskms_call *call, const char *op, json_t 
     return rc;
 }
 
-struct alias_acc {
-    struct awskms_alias_list *out;
+/* How the items of one listing are read: the response member holding them and a
+ * reader for one item (false when a required member is missing). */
+struct listing {
+    const char *op, *member;
+    size_t item_size;
+    bool (*read)(struct pool *p, json_t *e, void *item);
+};
+
+struct list_acc {
+    const struct listing *l;
+    void **items;
+    size_t *n;
     size_t cap;
 };
 
-static enum km_status alias_page(struct awskms_call *call, json_t *res, void *acc)
+static enum km_status list_page(struct awskms_call *call, json_t *res, void *acc)
 {
-    struct alias_acc *a = acc;
-    json_t *arr = json_object_get(res, "Aliases");
+    struct list_acc *a = acc;
+    json_t *arr = json_object_get(res, a->l->member);
     size_t i = 0;
     json_t *e = NULL;
     if (arr != NULL && !json_is_array(arr))
-        return bad_response(call, "ListAliases", "Aliases");
-    a->out->items = grow(call->pool, a->out->items, a->out->n, &a->cap,
-                         a->out->n + json_array_size(arr), sizeof(struct awskms_alias));
+        return bad_response(call, a->l->op, a->l->member);
+    *a->items =
+        grow(call->pool, *a->items, *a->n, &a->cap, *a->n + json_array_size(arr), a->l->item_size);
     json_array_foreach(arr, i, e)
     {
-        struct awskms_alias *al = &a->out->items[a->out->n];
-        al->name = jstr(call->pool, e, "AliasName");
-        if (al->name == NULL)
-            return bad_response(call, "ListAliases", "AliasName");
-        al->arn = jstr(call->pool, e, "AliasArn");
-        al->target_key_id = jstr(call->pool, e, "TargetKeyId");
-        al->creation_date = jnum(e, "CreationDate");
-        al->last_updated_date = jnum(e, "LastUpdatedDate");
-        a->out->n++;
+        if (!a->l->read(call->pool, e, (char *)*a->items + *a->n * a->l->item_size))
+            return bad_response(call, a->l->op, a->l->member);
+        (*a->n)++;
     }
     return KM_OK;
 }
 
+static bool read_alias(struct pool *p, json_t *e, void *item)
+{
+    struct awskms_alias *al = item;
+    al->name = jstr(p, e, "AliasName");
+    al->arn = jstr(p, e, "AliasArn");
+    al->target_key_id = jstr(p, e, "TargetKeyId");
+    al->creation_date = jnum(e, "CreationDate");
+    al->last_updated_date = jnum(e, "LastUpdatedDate");
+    return al->name != NULL;
+}
+
+static bool read_key(struct pool *p, json_t *e, void *item)
+{
+    struct awskms_key_entry *k = item;
+    k->key_id = jstr(p, e, "KeyId");
+    k->arn = jstr(p, e, "KeyArn");
+    return k->key_id != NULL;
+}
+
+static bool read_tag(struct pool *p, json_t *e, void *item)
+{
+    struct awskms_tag *t = item;
+    t->key = jstr(p, e, "TagKey");
+    t->value = jstr(p, e, "TagValue");
+    return t->key != NULL && t->value != NULL;
+}
+
+static const struct listing aliases_listing = {"ListAliases", "Aliases",
+                                               sizeof(struct awskms_alias), read_alias};
+static const struct listing keys_listing = {"ListKeys", "Keys", sizeof(struct awskms_key_entry),
+                                            read_key};
+static const struct listing tags_listing = {"ListResourceTags", "Tags", sizeof(struct awskms_tag),
+                                            read_tag};
+
 enum km_status awskms_list_aliases(struct awskms_call *call, const char *key_id,
                                    struct awskms_alias_list *out)
 {
-    struct alias_acc acc = {out, 0};
+    struct list_acc acc = {&aliases_listing, (void **)&out->items, &out->n, 0};
     call_begin(call);
     memset(out, 0, sizeof(*out));
     json_t *base = json_object();
@@ -903,43 +941,16 @@ enum km_status awskms_list_aliases(struct awskms_call *call, const char *key_id,
         base = with(base, "KeyId", json_string(key_id));
     if (base == NULL)
         return fail(call, KM_EINVAL, "aws kms: ListAliases: invalid key id");
-    return paginate(call, "ListAliases", base, AWSKMS_ALIAS_PAGE_LIMIT, alias_page, &acc,
+    return paginate(call, "ListAliases", base, AWSKMS_ALIAS_PAGE_LIMIT, list_page, &acc,
                     &out->pages);
-}
-
-struct key_acc {
-    struct awskms_key_list *out;
-    size_t cap;
-};
-
-static enum km_status key_page(struct awskms_call *call, json_t *res, void *acc)
-{
-    struct key_acc *a = acc;
-    json_t *arr = json_object_get(res, "Keys");
-    size_t i = 0;
-    json_t *e = NULL;
-    if (arr != NULL && !json_is_array(arr))
-        return bad_response(call, "ListKeys", "Keys");
-    a->out->items = grow(call->pool, a->out->items, a->out->n, &a->cap,
-                         a->out->n + json_array_size(arr), sizeof(struct awskms_key_entry));
-    json_array_foreach(arr, i, e)
-    {
-        struct awskms_key_entry *k = &a->out->items[a->out->n];
-        k->key_id = jstr(call->pool, e, "KeyId");
-        if (k->key_id == NULL)
-            return bad_response(call, "ListKeys", "KeyId");
-        k->arn = jstr(call->pool, e, "KeyArn");
-        a->out->n++;
-    }
-    return KM_OK;
 }
 
 enum km_status awskms_list_keys(struct awskms_call *call, struct awskms_key_list *out)
 {
-    struct key_acc acc = {out, 0};
+    struct list_acc acc = {&keys_listing, (void **)&out->items, &out->n, 0};
     call_begin(call);
     memset(out, 0, sizeof(*out));
-    return paginate(call, "ListKeys", json_object(), AWSKMS_KEY_PAGE_LIMIT, key_page, &acc,
+    return paginate(call, "ListKeys", json_object(), AWSKMS_KEY_PAGE_LIMIT, list_page, &acc,
                     &out->pages);
 }
 
@@ -957,43 +968,16 @@ enum km_status awskms_tag_resource(struct awskms_call *call, const char *key_id,
     return rc;
 }
 
-struct tag_acc {
-    struct awskms_tag_list *out;
-    size_t cap;
-};
-
-static enum km_status tag_page(struct awskms_call *call, json_t *res, void *acc)
-{
-    struct tag_acc *a = acc;
-    json_t *arr = json_object_get(res, "Tags");
-    size_t i = 0;
-    json_t *e = NULL;
-    if (arr != NULL && !json_is_array(arr))
-        return bad_response(call, "ListResourceTags", "Tags");
-    a->out->items = grow(call->pool, a->out->items, a->out->n, &a->cap,
-                         a->out->n + json_array_size(arr), sizeof(struct awskms_tag));
-    json_array_foreach(arr, i, e)
-    {
-        struct awskms_tag *t = &a->out->items[a->out->n];
-        t->key = jstr(call->pool, e, "TagKey");
-        t->value = jstr(call->pool, e, "TagValue");
-        if (t->key == NULL || t->value == NULL)
-            return bad_response(call, "ListResourceTags", "Tags");
-        a->out->n++;
-    }
-    return KM_OK;
-}
-
 enum km_status awskms_list_resource_tags(struct awskms_call *call, const char *key_id,
                                          struct awskms_tag_list *out)
 {
-    struct tag_acc acc = {out, 0};
+    struct list_acc acc = {&tags_listing, (void **)&out->items, &out->n, 0};
     call_begin(call);
     memset(out, 0, sizeof(*out));
     if (need(call, "ListResourceTags", "key id", key_id) != KM_OK)
         return KM_EINVAL;
     return paginate(call, "ListResourceTags", json_pack("{s:s}", "KeyId", key_id),
-                    AWSKMS_TAG_PAGE_LIMIT, tag_page, &acc, &out->pages);
+                    AWSKMS_TAG_PAGE_LIMIT, list_page, &acc, &out->pages);
 }
 
 enum km_status awskms_encrypt(struct awskms_call *call, const char *key_id,
