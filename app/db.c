@@ -4,6 +4,7 @@
 #include "keymgmt/db.h"
 #include "keymgmt/log.h"
 #include "keymgmt/pool.h"
+#include "keymgmt/response.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,6 +299,20 @@ json_t *db_column_array(const PGresult *res, int col)
     for (int i = 0; i < PQntuples(res); i++)
         json_array_append_new(out, json_string(PQgetvalue(res, i, col)));
     return out;
+}
+
+enum km_status db_list_keys(struct db *db, struct db_stmt *st, const char *arg,
+                            struct response *resp)
+{
+    struct db_args a = {0};
+    PGresult *res = NULL;
+    if (arg != NULL)
+        db_arg_text(&a, arg);
+    enum km_status rc = db_exec(db, st, &a, &res);
+    if (rc == KM_OK)
+        rc = response_keys(resp, db_column_array(res, 0));
+    PQclear(res);
+    return rc;
 }
 
 unsigned char *db_get_bytes(const PGresult *res, int row, int col, size_t *len)

@@ -518,15 +518,23 @@ enum km_status distribute_sync_pair(struct request *req, struct response *resp,
     struct dist d;
     enum km_status rc = lock_pair(req, resp, provider, key, &d);
 
-    if (rc == KM_ENOTFOUND)
+    if (rc == KM_ENOTFOUND) {
         rc = KM_OK; /* removed meanwhile: nothing to do */
-    else if (rc == KM_OK && d.removing)
+        goto out;
+    }
+    if (rc != KM_OK)
+        goto out;
+    if (d.removing) {
         rc = response_error(resp, KM_EINVAL,
                             "key \"%s\" is being removed from provider \"%s\"; DELETE it again to "
                             "finish the removal",
                             key, provider);
-    else if (rc == KM_OK && (rc = open_provider(req, resp, &d)) == KM_OK)
+        goto out;
+    }
+    rc = open_provider(req, resp, &d);
+    if (rc == KM_OK)
         rc = sync_dist(req, resp, &d);
+out:
     unlock_pair(req, &d);
     return rc;
 }
@@ -777,14 +785,7 @@ out:
 
 enum km_status distribute_list(struct request *req, struct response *resp)
 {
-    struct db_args a = {0};
-    PGresult *res = NULL;
-    db_arg_text(&a, req->params[0]);
-    enum km_status rc = db_exec(req->ctx->db, &q_list, &a, &res);
-    if (rc == KM_OK)
-        rc = response_keys(resp, db_column_array(res, 0));
-    PQclear(res);
-    return rc;
+    return db_list_keys(req->ctx->db, &q_list, req->params[0], resp);
 }
 
 /* Schedule deletion of one version's AWS key (recovering a lost CreateKey first). */

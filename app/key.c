@@ -290,24 +290,12 @@ out:
 
 enum km_status key_list(struct request *req, struct response *resp)
 {
-    PGresult *res = NULL;
-    enum km_status rc = db_exec(req->ctx->db, &q_list, NULL, &res);
-    if (rc == KM_OK)
-        rc = response_keys(resp, db_column_array(res, 0));
-    PQclear(res);
-    return rc;
+    return db_list_keys(req->ctx->db, &q_list, NULL, resp);
 }
 
 enum km_status key_list_providers(struct request *req, struct response *resp)
 {
-    struct db_args a = {0};
-    PGresult *res = NULL;
-    db_arg_text(&a, req->params[0]);
-    enum km_status rc = db_exec(req->ctx->db, &q_providers, &a, &res);
-    if (rc == KM_OK)
-        rc = response_keys(resp, db_column_array(res, 0));
-    PQclear(res);
-    return rc;
+    return db_list_keys(req->ctx->db, &q_providers, req->params[0], resp);
 }
 
 enum km_status key_delete(struct request *req, struct response *resp)

@@ -268,12 +268,7 @@ out:
 
 enum km_status provider_list(struct request *req, struct response *resp)
 {
-    PGresult *res = NULL;
-    enum km_status rc = db_exec(req->ctx->db, &q_list, NULL, &res);
-    if (rc == KM_OK)
-        rc = response_keys(resp, db_column_array(res, 0));
-    PQclear(res);
-    return rc;
+    return db_list_keys(req->ctx->db, &q_list, NULL, resp);
 }
 
 enum km_status provider_delete(struct request *req, struct response *resp)

@@ -91,6 +91,12 @@ void db_unlock_all(struct db *db);
 /* One text column of every row, as a new JSON array of strings. */
 json_t *db_column_array(const PGresult *res, int col);
 
+struct response;
+/* Answer a LIST: run `st` (one text parameter, or none when arg is NULL) and put its
+ * first column in resp as Vault does: 200 {"keys": [...]}, 404 {"errors":[]} if empty. */
+enum km_status db_list_keys(struct db *db, struct db_stmt *st, const char *arg,
+                            struct response *resp);
+
 /* Copy a bytea column out of a text-format result (malloc'd, free() it). */
 unsigned char *db_get_bytes(const PGresult *res, int row, int col, size_t *len);
 

@@ -12,9 +12,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from stack import Stack  # noqa: E402
-
-SECRET_MARK = "SeKr1tMarK"
+from stack import SECRET_MARK, Stack  # noqa: E402
 
 
 @pytest.fixture(scope="session")

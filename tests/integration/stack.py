@@ -18,6 +18,9 @@ import requests
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("KEYMGMT_BUILD", os.path.join(ROOT, "build"))
 PGBIN = "/usr/lib/postgresql/15/bin"
+# Every secret value a test sends contains this (conftest.secret), so any log of any
+# stack can be searched for all of them at once.
+SECRET_MARK = "SeKr1tMarK"
 
 
 def free_port():
@@ -69,13 +72,27 @@ class Stack:
             self.token = f.read().strip()
         return self
 
+    def __enter__(self):
+        return self.up()
+
+    def __exit__(self, *exc):
+        self.down()
+
     def down(self):
         self.script("down", check=False)
         reports = self.sanitizer_reports()
+        leaks = [p for p in self.log_files() if self.token and self._contains(p)]
         if os.environ.get("KEYMGMT_KEEP_STACK") != "1":
             subprocess.run(["rm", "-rf", self.var], check=False)
         # under `make asan`, a sanitizer report from any keymgmtd process fails the run
         assert not reports, "sanitizer reports in keymgmtd.log:\n" + "\n".join(reports[:20])
+        # no stack may ever log a credential value or its root token
+        assert not leaks, "a secret reached these logs: %r" % leaks
+
+    def _contains(self, path):
+        with open(path, "rb") as f:
+            text = f.read()
+        return SECRET_MARK.encode() in text or self.token.encode() in text
 
     def sanitizer_reports(self):
         path = os.path.join(self.var, "log", "keymgmtd.log")

@@ -30,11 +30,16 @@ FAST_AWS = {
 }
 
 
+def aws_stack(name):
+    """A stack whose credential chain finds only what a test gives it, with short AWS
+    timeouts; use it as a context manager."""
+    return Stack(name=name, extra_env=dict(AWS_ENV, **FAST_AWS))
+
+
 @pytest.fixture(scope="module")
 def dstack():
-    s = Stack(name="dist", extra_env=dict(AWS_ENV, **FAST_AWS)).up()
-    yield s
-    s.down()
+    with aws_stack("dist") as s:
+        yield s
 
 
 class Region:
@@ -62,6 +67,12 @@ class Region:
                                     WrappingKeySpec="RSA_4096")
         self.emu.reset()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.emu.stop()
+
     def credentials(self):
         c = {"access_key": self.access_key, "secret_key": self.secret_key,
              "endpoint": self.emu.url}
@@ -79,11 +90,8 @@ class Region:
 
 @pytest.fixture(scope="module")
 def regions():
-    a = Region("us-east-1")
-    b = Region("eu-west-1", session_token=secret("st"))
-    yield a, b
-    a.emu.stop()
-    b.emu.stop()
+    with Region("us-east-1") as a, Region("eu-west-1", session_token=secret("st")) as b:
+        yield a, b
 
 
 @pytest.fixture(autouse=True)
@@ -406,3 +414,27 @@ def test_hvac_drives_the_main_flow(dstack, regions):
     c.delete("keymgmt/key/" + key)
     c.delete("keymgmt/kms/" + p)
     assert len(aws_keys(east.emu, key)) == 2
+
+
+def test_interrupted_removal_is_finished_by_delete(dstack, regions):
+    east, _ = regions
+    p = east.add_provider(dstack, "rm-" + uuid.uuid4().hex[:6])
+    key = new_key(dstack)
+    assert distribute(dstack, p, key).status_code == 204
+    # the removal fails at its first AWS step: wrong credentials
+    good = east.credentials()
+    bad = dict(good, secret_key=secret("bad"))
+    assert dstack.api("POST", "/v1/keymgmt/kms/" + p, {"credentials": bad}).status_code == 204
+    r = dstack.api("DELETE", "/v1/keymgmt/kms/%s/key/%s" % (p, key))
+    assert_error(r, 502, "InvalidSignatureException")
+    assert bad["secret_key"] not in r.text
+    # half removed: still recorded (the guards hold), and nothing but DELETE may touch it
+    assert_error(dstack.api("DELETE", "/v1/keymgmt/kms/" + p), 400, "distributed")
+    assert_error(distribute(dstack, p, key), 400, "being removed")
+    # fixed credentials: DELETE again finishes the job
+    assert dstack.api("POST", "/v1/keymgmt/kms/" + p, {"credentials": good}).status_code == 204
+    assert dstack.api("DELETE", "/v1/keymgmt/kms/%s/key/%s" % (p, key)).status_code == 204
+    assert aliases(east.emu, key) == {}
+    assert {k["KeyState"] for k in aws_keys(east.emu, key).values()} == {"PendingDeletion"}
+    assert_error(dstack.api("GET", "/v1/keymgmt/kms/%s/key/%s" % (p, key)), 404)
+    assert distribute(dstack, p, key).status_code == 204  # and it can be distributed again

@@ -11,23 +11,20 @@ import uuid
 
 import pytest
 
-from test_distribute import (AWS_ENV, FAST_AWS, Region, aws_keys, aliases, distribute,
+from test_distribute import (Region, aws_stack, aws_keys, aliases, distribute,
                              new_key, read_dist, recorded)
-from stack import Stack
 
 
 @pytest.fixture(scope="module")
 def fstack():
-    s = Stack(name="faults", extra_env=dict(AWS_ENV, **FAST_AWS)).up()
-    yield s
-    s.down()
+    with aws_stack("faults") as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
 def region():
-    r = Region("us-west-2")
-    yield r
-    r.emu.stop()
+    with Region("us-west-2") as r:
+        yield r
 
 
 @pytest.fixture(scope="module")

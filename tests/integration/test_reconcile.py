@@ -7,22 +7,20 @@ import uuid
 import botocore.session
 import pytest
 
-from stack import BUILD, Stack
-from test_distribute import AWS_ENV, FAST_AWS, Region, aws_keys, aliases, distribute, new_key
+from stack import BUILD
+from test_distribute import Region, aws_stack, aws_keys, aliases, distribute, new_key
 
 
 @pytest.fixture(scope="module")
 def rstack():
-    s = Stack(name="rec", extra_env=dict(AWS_ENV, **FAST_AWS)).up()
-    yield s
-    s.down()
+    with aws_stack("rec") as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
 def region():
-    r = Region("ap-southeast-4")
-    yield r
-    r.emu.stop()
+    with Region("ap-southeast-4") as r:
+        yield r
 
 
 def kms(region):

@@ -51,11 +51,8 @@ def key_ids(stack):
 
 
 def test_rotation_under_load(own):
-    region = Region("us-east-2")
-    try:
+    with Region("us-east-2") as region:
         rotation_under_load(own, region)
-    finally:
-        region.emu.stop()
 
 
 def rotation_under_load(own, region):
